@@ -1,0 +1,62 @@
+/**
+ * Every error this package throws carries the host it concerns and the step that failed.
+ * Type guards check `name` rather than `instanceof`: the provider is re-loaded from a
+ * serialized string by the Pulumi engine, so class identity does not survive.
+ */
+export interface HostErrorDetails {
+  /** `user@host:port` of the host the error concerns. */
+  host: string;
+  /** The step that failed, e.g. `connect`, `gather facts`, `write drop-in`, `restart`. */
+  step: string;
+  /** The remote command that failed, when one did (never contains credentials). */
+  command?: string;
+  exitCode?: number;
+  /** The stderr or journal lines that explain the failure. */
+  evidence?: string[];
+  cause?: unknown;
+}
+
+export abstract class RootlessDockerError extends Error {
+  abstract override readonly name: string;
+  readonly host: string;
+  readonly step: string;
+  readonly command?: string;
+  readonly exitCode?: number;
+  readonly evidence: string[];
+
+  constructor(summary: string, hint: string, details: HostErrorDetails) {
+    super(formatMessage(summary, hint, details), { cause: details.cause });
+    this.host = details.host;
+    this.step = details.step;
+    this.command = details.command;
+    this.exitCode = details.exitCode;
+    this.evidence = details.evidence ?? [];
+  }
+}
+
+/** One message: what failed on which host, what to do, then the command and its evidence. */
+function formatMessage(summary: string, hint: string, details: HostErrorDetails): string {
+  const lines = [`${details.host}: ${details.step}: ${summary}`];
+  if (hint) lines.push(`  fix: ${hint}`);
+  if (details.command !== undefined) {
+    const exit = details.exitCode === undefined ? "" : ` (exit code ${details.exitCode})`;
+    lines.push(`  command${exit}: ${details.command}`);
+  }
+  const evidence = (details.evidence ?? []).filter((line) => line.trim() !== "").slice(-20);
+  if (evidence.length > 0) lines.push("  evidence:", ...evidence.map((line) => `    ${line}`));
+  return lines.join("\n");
+}
+
+export function isRootlessDockerError(value: unknown): value is RootlessDockerError {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { name?: unknown }).name === "string" &&
+    typeof (value as { host?: unknown }).host === "string" &&
+    typeof (value as { step?: unknown }).step === "string"
+  );
+}
+
+export function hasErrorName(value: unknown, name: string): boolean {
+  return isRootlessDockerError(value) && value.name === name;
+}
