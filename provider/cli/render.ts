@@ -1,0 +1,110 @@
+/** Text for people: one block per host with its table, and a closing line with the exit code's meaning. */
+import type { RunningNetwork } from "../core/running";
+import type { CapabilityProblem, PropertyChange, VerificationResult } from "../core/types";
+import { describeWaveOutcome } from "../core/waves";
+import type { ApplyReport, ApplyRow, ErrorSummary, PlanReport, Report, VerifyReport } from "./run";
+
+export function renderReport(report: Report): string {
+  switch (report.command) {
+    case "plan":
+      return renderPlan(report);
+    case "apply":
+      return renderApply(report);
+    case "verify":
+      return renderVerify(report);
+  }
+}
+
+function renderPlan(report: PlanReport): string {
+  const blocks = report.hosts.map((row) => {
+    const lines = [header(row.name, row.host, row.status)];
+    if (row.running) lines.push(`  running: ${describeRunning(row.running)}`);
+    lines.push(...changeTable(row.changes), ...problemLines(row.problems), ...errorLines(row.error));
+    return lines.join("\n");
+  });
+  const counts = countBy(report.hosts.map((row) => row.status));
+  const meaning = { 0: "nothing differs", 1: "a host could not be planned or cannot be converged", 2: "differences found" }[report.exitCode];
+  return [...blocks, `plan: ${report.hosts.length} host(s): ${counts}; exit code ${report.exitCode} (${meaning})`].join("\n\n");
+}
+
+function renderApply(report: ApplyReport): string {
+  const blocks = report.waves.map((wave, index) => {
+    const rows = report.hosts.filter((row) => row.wave === index + 1);
+    return [`wave ${index + 1}/${report.waves.length}: ${wave.join(", ")}`, ...rows.map(applyRowText)].join("\n\n");
+  });
+  const stopped =
+    report.stoppedAtWave === undefined
+      ? ""
+      : `wave ${report.stoppedAtWave} of ${report.waves.length} failed; later waves were not started. `;
+  const meaning = { 0: "converged and verified", 1: "a host failed", 2: "converged, but IPv6 is unreachable on a host" }[report.exitCode];
+  return [...blocks, `apply: ${stopped}${describeWaveOutcome(report.outcome)}; exit code ${report.exitCode} (${meaning})`].join("\n\n");
+}
+
+function applyRowText(row: ApplyRow): string {
+  const lines = [header(row.name, row.host, row.status + (row.restarted ? ", restarted" : ""))];
+  if (row.status !== "untouched") lines.push(...changeTable(row.changes));
+  if (row.verification) lines.push(...verificationLines(row.verification));
+  lines.push(...row.warnings.map((warning) => `  warning: ${warning}`), ...errorLines(row.error));
+  return lines.join("\n");
+}
+
+function renderVerify(report: VerifyReport): string {
+  const blocks = report.hosts.map((row) =>
+    [header(row.name, undefined, row.status), ...(row.verification ? verificationLines(row.verification) : []), ...errorLines(row.error)].join("\n"),
+  );
+  const meaning = { 0: "every host reachable", 1: "a host could not be checked", 2: "IPv6 unreachable on a host" }[report.exitCode];
+  return [...blocks, `verify: ${report.hosts.length} host(s): ${countBy(report.hosts.map((row) => row.status))}; exit code ${report.exitCode} (${meaning})`].join("\n\n");
+}
+
+function header(name: string, host: string | undefined, status: string): string {
+  return `${name}${host ? ` (${host})` : ""}: ${status.toUpperCase()}`;
+}
+
+function describeRunning(running: RunningNetwork): string {
+  if (running.networkDriver === null) return "no RootlessKit daemon found";
+  return [
+    `--net=${running.networkDriver}`,
+    `--port-driver=${running.portDriver ?? "(default)"}`,
+    running.ipv6 ? "--ipv6" : "no --ipv6",
+    `--mtu=${running.mtu ?? "(default)"}`,
+  ].join(" ");
+}
+
+/** The three levels in one table: what the file says, what systemd will start, what runs now. */
+function changeTable(changes: readonly PropertyChange[]): string[] {
+  if (changes.length === 0) return [];
+  const rows = changes.map((change) => [change.level, change.property, change.desired ?? "(unset)", change.actual ?? "(unset)", change.cause ?? ""]);
+  return table([["level", "property", "desired", "actual", "cause"], ...rows]).map((line) => `  ${line}`);
+}
+
+function problemLines(problems: readonly CapabilityProblem[]): string[] {
+  return problems.flatMap((problem) => [`  ${problem.severity}: ${problem.message}`, `    fix: ${problem.hint}`]);
+}
+
+function verificationLines(verification: VerificationResult): string[] {
+  const rtt = verification.rttMs === null ? "" : `, rtt ${verification.rttMs} ms`;
+  return [
+    `  verification: ${verification.reachable ? "IPv6 reachable" : "IPv6 UNREACHABLE"} (icmp ${yesNo(verification.icmp)}, tcp ${yesNo(verification.tcp)}${rtt}): ${verification.diagnosis}`,
+    ...verification.paths.map(
+      (path) =>
+        `    ${path.path}: ${path.diagnosis}; addresses ${path.addresses.join(", ") || "none"}; default route ${path.defaultRoute ?? "none"}${path.detail ? `; ${path.detail}` : ""}`,
+    ),
+  ];
+}
+
+function errorLines(error: ErrorSummary | undefined): string[] {
+  return error ? [`  ${error.type}: ${error.message.split("\n").join("\n  ")}`] : [];
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd());
+}
+
+function countBy(values: readonly string[]): string {
+  const counts = new Map<string, number>();
+  values.forEach((value) => counts.set(value, (counts.get(value) ?? 0) + 1));
+  return [...counts].map(([value, count]) => `${count} ${value}`).join(", ");
+}
+
+const yesNo = (value: boolean) => (value ? "yes" : "no");

@@ -1,0 +1,240 @@
+/**
+ * One host, one SSH connection: read the facts, plan with the pure core, run the core's scripts,
+ * and turn what the host answered into typed errors. Shared by the Pulumi provider and the CLI.
+ */
+import { createHash } from "node:crypto";
+import { hostname, userInfo } from "node:os";
+import { factsScript, parseFacts } from "../core/facts";
+import { planHost, planRemoval } from "../core/plan";
+import { runningNetwork } from "../core/running";
+import { applyScript, parseApplyOutcome, rollbackScript } from "../core/scripts";
+import type { HostFacts, HostPlan, NetworkSpec, VerificationResult } from "../core/types";
+import { parseVerification, verifyScript } from "../core/verify";
+import { CapabilityError } from "../errors/capability-error";
+import { LockTimeoutError } from "../errors/lock-timeout-error";
+import { RemoteCommandError } from "../errors/remote-command-error";
+import { RollbackError } from "../errors/rollback-error";
+import { VerificationError } from "../errors/verification-error";
+import { hostLabel, openSession, type SshSession } from "../transport";
+import type { ApplyResult, EngineOptions, InspectResult, RemoveResult } from "./types";
+
+export type * from "./types";
+
+/** Long enough for dockerd to start on a slow host, short enough that a broken unit fails the apply. */
+const ACTIVE_TIMEOUT_SECONDS = 90;
+const DEFAULT_LOCK_WAIT_SECONDS = 120;
+/** Outside `UNIT.d/`, where a backed-up `.conf` would be loaded by systemd. */
+const BACKUP_DIR = "$HOME/.local/state/pulumi-rootless-docker/backup";
+
+export async function inspectHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<InspectResult> {
+  return withSession(spec, opts, async (session) => {
+    const facts = await gatherFacts(session, spec);
+    return { host: session.label, facts, plan: planHost(spec, facts), running: runningNetwork(facts) };
+  });
+}
+
+export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<ApplyResult> {
+  return withSession(spec, opts, async (session) => {
+    const before = await gatherFacts(session, spec);
+    const plan = planHost(spec, before);
+    const warnings = failOnCapabilityErrors(session.label, plan);
+    warnings.forEach((warning) => opts.onWarning?.(`${session.label}: ${warning}`));
+
+    const changed = await runPlan(session, spec, before, plan, opts, "apply");
+    const after = changed ? await gatherFacts(session, spec) : before;
+    const verification = spec.verify.enabled ? await verifyOn(session, spec, after) : null;
+
+    if (verification && !verification.reachable && spec.verify.required) {
+      if (changed) await rollBack(session, spec, plan);
+      throw new VerificationError(
+        `IPv6 is not reachable (${verification.diagnosis}: ${verification.detail})` +
+          (changed ? "; the previous drop-in was restored and the daemon restarted on it" : ""),
+        verificationHint(verification),
+        { host: session.label, step: "verify", evidence: describeVerification(verification) },
+      );
+    }
+    return {
+      host: session.label,
+      plan,
+      wrote: changed && plan.writes.length > 0,
+      restarted: changed && plan.restart,
+      facts: after,
+      running: runningNetwork(after),
+      dropInSha256: sha256OrNull(after.dropIn.content),
+      compatInUse: plan.compatInUse,
+      warnings,
+      verification,
+    };
+  });
+}
+
+export async function removeHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<RemoveResult> {
+  return withSession(spec, opts, async (session) => {
+    const facts = await gatherFacts(session, spec);
+    const plan = planRemoval(spec, facts);
+    const changed = await runPlan(session, spec, facts, plan, opts, "delete");
+    const dropInWrite = plan.writes.find((write) => write.path === facts.dropIn.path);
+    return {
+      host: session.label,
+      removedFile: changed && dropInWrite !== undefined && dropInWrite.content === null,
+      restarted: changed && plan.restart,
+    };
+  });
+}
+
+export async function verifyHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<VerificationResult> {
+  return withSession(spec, opts, async (session) => verifyOn(session, spec, await gatherFacts(session, spec)));
+}
+
+async function withSession<T>(spec: NetworkSpec, opts: EngineOptions, work: (session: SshSession) => Promise<T>): Promise<T> {
+  const session = await openSession(spec.connection, { onWarning: opts.onWarning });
+  try {
+    return await work(session);
+  } finally {
+    session.close();
+  }
+}
+
+async function gatherFacts(session: SshSession, spec: NetworkSpec): Promise<HostFacts> {
+  const params = { unit: spec.unit, dropInName: spec.dropInName };
+  const result = await session.exec(factsScript(params));
+  if (result.exitCode !== 0) {
+    throw new RemoteCommandError("reading the host's state failed", "check that the user has a POSIX login shell and a home directory", {
+      host: session.label,
+      step: "gather facts",
+      command: "sh (facts script)",
+      exitCode: result.exitCode ?? undefined,
+      evidence: result.stderr.split("\n"),
+    });
+  }
+  return parseFacts(result.stdout, params);
+}
+
+/** Capability errors stop everything before a byte is written; warnings are returned for the outputs. */
+function failOnCapabilityErrors(host: string, plan: HostPlan): string[] {
+  const errors = plan.problems.filter((problem) => problem.severity === "error");
+  if (errors.length > 0) {
+    throw new CapabilityError(errors.map((problem) => problem.message).join("; "), errors.map((problem) => problem.hint).join("; "), {
+      host,
+      step: "check capabilities",
+    });
+  }
+  return plan.problems.filter((problem) => problem.severity === "warning").map((problem) => `${problem.message} (${problem.hint})`);
+}
+
+/** Runs the plan's writes, reload and restart as one locked remote script; returns whether anything was done. */
+async function runPlan(
+  session: SshSession,
+  spec: NetworkSpec,
+  facts: HostFacts,
+  plan: HostPlan,
+  opts: EngineOptions,
+  step: "apply" | "delete",
+): Promise<boolean> {
+  if (plan.writes.length === 0 && !plan.daemonReload && !plan.restart) return false;
+  const currentContent = new Map<string, string | null>([
+    [facts.dropIn.path, facts.dropIn.content],
+    [facts.daemonJson.path, facts.daemonJson.content],
+    [facts.compatScript.path, facts.compatScript.content],
+  ]);
+  const script = applyScript({
+    unit: spec.unit,
+    lockWaitSeconds: opts.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS,
+    lockHolder: opts.lockHolder ?? defaultLockHolder(),
+    backupDir: BACKUP_DIR,
+    writes: plan.writes,
+    expectedSha256: Object.fromEntries(plan.writes.map((write) => [write.path, sha256OrNull(currentContent.get(write.path) ?? null)])),
+    daemonReload: plan.daemonReload,
+    restart: plan.restart,
+    activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
+  });
+  const result = await session.exec(script);
+  const outcome = parseApplyOutcome(result.stdout, result.exitCode);
+  const details = { host: session.label, step, command: `sh (${step} script for ${spec.unit})`, exitCode: result.exitCode ?? undefined };
+  switch (outcome.result) {
+    case "applied":
+    case "unchanged":
+      return true;
+    case "lock-timeout":
+      throw new LockTimeoutError(
+        `another apply holds the host lock: ${outcome.lockHolder ?? "unknown holder"}`,
+        "wait for it to finish, or raise the lock wait; nothing was changed",
+        details,
+      );
+    case "changed-since-plan":
+      throw new RemoteCommandError(`a managed file changed while we were planning (${outcome.detail})`, "run again: the next plan sees the new content; nothing was changed", details);
+    case "rolled-back":
+      throw new RollbackError(
+        `the daemon did not become active after the ${outcome.failedStep ?? "restart"}; the previous files were restored and the daemon restarted on them`,
+        "read the journal lines below (`journalctl --user -u docker`), fix the cause, then apply again",
+        { ...details, evidence: outcome.journal },
+      );
+    default:
+      throw new RemoteCommandError(
+        `${step} failed at ${outcome.failedStep ?? "an unknown step"}: ${outcome.detail}`,
+        outcome.result === "rollback-failed"
+          ? `the rollback failed too: inspect the host by hand (backups in ${BACKUP_DIR})`
+          : "read the evidence below; the host's previous files are kept in the backup directory",
+        { ...details, evidence: [...result.stderr.split("\n"), ...outcome.journal] },
+      );
+  }
+}
+
+async function rollBack(session: SshSession, spec: NetworkSpec, plan: HostPlan): Promise<void> {
+  const script = rollbackScript({
+    unit: spec.unit,
+    lockWaitSeconds: DEFAULT_LOCK_WAIT_SECONDS,
+    lockHolder: defaultLockHolder(),
+    backupDir: BACKUP_DIR,
+    writes: plan.writes,
+    activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
+  });
+  const result = await session.exec(script);
+  const outcome = parseApplyOutcome(result.stdout, result.exitCode);
+  if (outcome.result !== "rolled-back" && outcome.result !== "applied") {
+    throw new RemoteCommandError(`verification failed and the rollback failed too: ${outcome.detail}`, `inspect the host by hand (backups in ${BACKUP_DIR})`, {
+      host: session.label,
+      step: "rollback",
+      exitCode: result.exitCode ?? undefined,
+      evidence: outcome.journal,
+    });
+  }
+}
+
+async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts): Promise<VerificationResult> {
+  const script = verifyScript(spec.verify, { container: spec.containerIpv6 !== undefined });
+  const result = await session.exec(script, { timeoutMs: (spec.verify.timeoutSeconds + 60) * 1000 });
+  return parseVerification(result.stdout, { pingGroupRange: facts.pingGroupRange });
+}
+
+function verificationHint(verification: VerificationResult): string {
+  switch (verification.diagnosis) {
+    case "no-global-ipv6-address":
+      return "the RootlessKit namespace has no global IPv6 address: set ipv6: true; with pasta on RootlessKit < 2.3.0 set pastaIpv6Compat: true";
+    case "no-default-route":
+      return "the namespace has no IPv6 default route: with containerIpv6 dockerd enables forwarding and slirp4netns' router advertisements are ignored; use pasta, or pastaIpv6Compat";
+    case "icmp-blocked-by-ping-group-range":
+      return 'ICMP needs ping sockets on the host: sysctl -w net.ipv4.ping_group_range="0 2147483647" (TCP works meanwhile)';
+    case "daemon-not-running":
+      return "the daemon is not running: systemctl --user status docker; journalctl --user -u docker";
+    default:
+      return "the host itself must reach the target: check its IPv6 address and default route (ip -6 route)";
+  }
+}
+
+function describeVerification(verification: VerificationResult): string[] {
+  return verification.paths.flatMap((path) => [
+    `${path.path}: ${path.diagnosis} (${path.detail}); addresses ${path.addresses.join(", ") || "none"}; default route ${path.defaultRoute ?? "none"}`,
+    ...path.targets.map((target) => `  ${target.address}${target.tcpPort ? ` tcp/${target.tcpPort}` : ""}: icmp ${String(target.icmp)}, tcp ${String(target.tcp)}`),
+  ]);
+}
+
+function sha256OrNull(content: string | null): string | null {
+  return content === null ? null : createHash("sha256").update(content, "utf8").digest("hex");
+}
+
+function defaultLockHolder(): string {
+  return `${userInfo().username}@${hostname()} pid ${process.pid} (pulumi-rootless-docker)`;
+}
+
+export { hostLabel };

@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { NetworkSpec, PropertyChange, VerificationResult } from "../../provider/core/types";
+import type { ApplyResult, InspectResult } from "../../provider/engine/types";
+import { ConnectionError } from "../../provider/errors/connection-error";
+import { VerificationError } from "../../provider/errors/verification-error";
+import { renderReport } from "../../provider/cli/render";
+import { mapBounded, runApply, runPlan, runVerify, type Engine } from "../../provider/cli/run";
+import type { ResolvedHost } from "../../provider/cli/hosts";
+
+/** Hosts whose spec carries only the name, so the fake engine can tell them apart. */
+const hosts = (...names: string[]): ResolvedHost[] =>
+  names.map((name) => ({ name, spec: { connection: { host: name } } as unknown as NetworkSpec, warnings: [] }));
+const nameOf = (spec: NetworkSpec) => spec.connection.host;
+
+const driverChange: PropertyChange = { level: "file", property: "networkDriver", desired: "pasta", actual: "slirp4netns" };
+const reachable: VerificationResult = { reachable: true, icmp: true, tcp: true, rttMs: 1, checkedAt: "now", diagnosis: "reachable", detail: "", paths: [] };
+const unreachable: VerificationResult = { ...reachable, reachable: false, icmp: false, tcp: false, diagnosis: "no-global-ipv6-address" };
+
+function inspectResult(name: string, changes: PropertyChange[], problems: InspectResult["plan"]["problems"] = []): InspectResult {
+  return {
+    host: `dev@${name}:22`,
+    plan: { changes, problems, writes: [], daemonReload: false, restart: false, compatInUse: false, differs: changes.length > 0 },
+    running: { networkDriver: "slirp4netns", portDriver: "builtin", ipv6: false, mtu: 1500 },
+  } as unknown as InspectResult;
+}
+
+function applyResult(name: string, verification: VerificationResult | null = reachable): ApplyResult {
+  return { ...inspectResult(name, [driverChange]), wrote: true, restarted: true, warnings: [], verification } as unknown as ApplyResult;
+}
+
+const connectionError = (name: string) => new ConnectionError("connection refused", "start sshd", { host: `dev@${name}:22`, step: "connect" });
+
+/** An engine that fails every call; tests override what they use. */
+function engine(overrides: Partial<Engine>): Engine {
+  const unexpected = async () => assert.fail("unexpected engine call");
+  return { inspectHost: unexpected, applyHost: unexpected, verifyHost: unexpected, ...overrides };
+}
+
+describe("runPlan", () => {
+  it("exits 2 when a host differs and names the host and property in the table", async () => {
+    const report = await runPlan(hosts("web1", "web2"), {
+      concurrency: 2,
+      engine: engine({ inspectHost: async (spec) => inspectResult(nameOf(spec), nameOf(spec) === "web2" ? [driverChange] : []) }),
+    });
+    assert.equal(report.exitCode, 2);
+    assert.deepEqual(report.hosts.map((row) => row.status), ["in-sync", "differs"]);
+    const text = renderReport(report);
+    assert.match(text, /web2 \(dev@web2:22\): DIFFERS/);
+    assert.match(text, /file\s+networkDriver\s+pasta\s+slirp4netns/);
+  });
+
+  it("exits 0 when nothing differs", async () => {
+    const report = await runPlan(hosts("web1"), { concurrency: 1, engine: engine({ inspectHost: async (spec) => inspectResult(nameOf(spec), []) }) });
+    assert.equal(report.exitCode, 0);
+  });
+
+  it("reports a dead host as an error row, still plans the others, and exits 1", async () => {
+    const report = await runPlan(hosts("dead", "web2"), {
+      concurrency: 1,
+      engine: engine({
+        inspectHost: async (spec) => {
+          if (nameOf(spec) === "dead") throw connectionError("dead");
+          return inspectResult(nameOf(spec), [driverChange]);
+        },
+      }),
+    });
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual(report.hosts.map((row) => row.status), ["error", "differs"]);
+    assert.equal(report.hosts[0].error?.type, "ConnectionError");
+    assert.match(report.hosts[0].error?.message ?? "", /dev@dead:22: connect: connection refused/);
+  });
+
+  it("marks a host with capability errors as blocked and exits 1", async () => {
+    const problem = { severity: "error" as const, message: "rootlesskit 1.1.0 has no pasta", hint: "use slirp4netns" };
+    const report = await runPlan(hosts("old"), { concurrency: 1, engine: engine({ inspectHost: async () => inspectResult("old", [driverChange], [problem]) }) });
+    assert.equal(report.hosts[0].status, "blocked");
+    assert.equal(report.exitCode, 1);
+    assert.match(renderReport(report), /error: rootlesskit 1.1.0 has no pasta\n\s+fix: use slirp4netns/);
+  });
+});
+
+describe("runApply", () => {
+  it("starts a wave only after every host of the previous wave finished", async () => {
+    const events: string[] = [];
+    const report = await runApply(hosts("h1", "h2", "h3", "h4", "h5"), [["h1", "h2"], ["h3", "h4"], ["h5"]], {
+      concurrency: 8,
+      engine: engine({
+        applyHost: async (spec) => {
+          events.push(`start ${nameOf(spec)}`);
+          await new Promise((resolve) => setImmediate(resolve));
+          events.push(`end ${nameOf(spec)}`);
+          return applyResult(nameOf(spec));
+        },
+      }),
+    });
+    assert.equal(report.exitCode, 0);
+    assert.deepEqual(events, ["start h1", "start h2", "end h1", "end h2", "start h3", "start h4", "end h3", "end h4", "start h5", "end h5"]);
+    assert.deepEqual(report.outcome, { done: ["h1", "h2", "h3", "h4", "h5"], failed: [], untouched: [] });
+  });
+
+  it("stops the later waves when a host fails and says which hosts are done, failed and untouched", async () => {
+    const called: string[] = [];
+    const report = await runApply(hosts("h1", "h2", "h3", "h4", "h5"), [["h1", "h2"], ["h3", "h4"], ["h5"]], {
+      concurrency: 8,
+      engine: engine({
+        applyHost: async (spec) => {
+          called.push(nameOf(spec));
+          if (nameOf(spec) === "h3") throw new VerificationError("IPv6 is not reachable", "set ipv6: true", { host: "dev@h3:22", step: "verify" });
+          return applyResult(nameOf(spec));
+        },
+      }),
+    });
+    assert.deepEqual(called, ["h1", "h2", "h3", "h4"]);
+    assert.equal(report.exitCode, 1);
+    assert.equal(report.stoppedAtWave, 2);
+    assert.deepEqual(report.hosts.map((row) => `${row.name}:${row.status}`), ["h1:converged", "h2:converged", "h3:failed", "h4:converged", "h5:untouched"]);
+    assert.match(renderReport(report), /wave 2 of 3 failed; later waves were not started\. done: h1, h2, h4; failed: h3; untouched: h5; exit code 1/);
+  });
+
+  it("treats an unreachable (not required) verification as a stop, exit 2", async () => {
+    const report = await runApply(hosts("h1", "h2"), [["h1"], ["h2"]], {
+      concurrency: 1,
+      engine: engine({ applyHost: async (spec) => applyResult(nameOf(spec), unreachable) }),
+    });
+    assert.equal(report.exitCode, 2);
+    assert.deepEqual(report.hosts.map((row) => row.status), ["unreachable", "untouched"]);
+  });
+});
+
+describe("runVerify", () => {
+  it("exits 2 when a host is unreachable and 1 when one cannot be checked", async () => {
+    const verifyHost = async (spec: NetworkSpec) => {
+      if (nameOf(spec) === "dead") throw connectionError("dead");
+      return nameOf(spec) === "v6less" ? unreachable : reachable;
+    };
+    assert.equal((await runVerify(hosts("ok", "v6less"), { concurrency: 2, engine: engine({ verifyHost }) })).exitCode, 2);
+    assert.equal((await runVerify(hosts("ok", "v6less", "dead"), { concurrency: 2, engine: engine({ verifyHost }) })).exitCode, 1);
+    assert.equal((await runVerify(hosts("ok"), { concurrency: 2, engine: engine({ verifyHost }) })).exitCode, 0);
+  });
+});
+
+describe("mapBounded", () => {
+  it("never runs more than the limit at once and keeps the order", async () => {
+    let running = 0;
+    let peak = 0;
+    const results = await mapBounded([1, 2, 3, 4, 5, 6, 7], 3, async (item) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setImmediate(resolve));
+      running--;
+      return item * 10;
+    });
+    assert.equal(peak, 3);
+    assert.deepEqual(results, [10, 20, 30, 40, 50, 60, 70]);
+  });
+});
