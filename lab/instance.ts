@@ -94,8 +94,7 @@ export function hostNaming(instance: Instance, index: number) {
     dockerDataDir: join(dir, "docker-data"),
     consoleLog: join(dir, "console.log"),
     ipv4: `10.77.${instance.subnet}.${10 + index}`,
-    // The host number written in hex keeps the IPv6 and IPv4 host parts visibly paired (…::b ↔ .11).
-    ipv6: `fd77:0:0:${instance.subnet}::${(10 + index).toString(16)}`,
+    ipv6: `fd77:0:0:${instance.subnet}::${10 + index}`,
   };
 }
 

@@ -10,6 +10,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { validateNetworkArgs } from "../core/schema";
 import type { InputProblem, NetworkSpec, Validation } from "../core/types";
+import { mergeSettings } from "../core/waves";
 
 type Settings = Record<string, unknown>;
 
@@ -29,17 +30,6 @@ export interface ResolvedHost {
   name: string;
   spec: NetworkSpec;
   warnings: string[];
-}
-
-/** The lab host fields the CLI uses (see `lab/api.ts` `LabHost`). */
-export interface LabHostInfo {
-  name: string;
-  address: string;
-  port: number;
-  user: string;
-  privateKeyPath: string;
-  hostPublicKey: string;
-  target: { ipv6: string; ipv6TcpPort?: number };
 }
 
 const TOP_LEVEL_KEYS = ["defaults", "hosts"];
@@ -68,15 +58,6 @@ export function readHostsFile(path: string): Validation<HostsDocument> {
   else hosts.forEach((host, index) => problems.push(...entryProblems(host, `hosts[${index}]`)));
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, value: { defaults: defaults as Settings, hosts: hosts as HostEntry[], baseDir: dirname(resolve(path)) }, warnings: [] };
-}
-
-/** The lab's hosts as entries: pinned host key, and the lab's IPv6 target as the verification target. */
-export function labHostEntries(labHosts: readonly LabHostInfo[]): HostEntry[] {
-  return labHosts.map((host) => ({
-    name: host.name,
-    connection: { host: host.address, port: host.port, user: host.user, privateKeyPath: host.privateKeyPath, hostKey: host.hostPublicKey },
-    verify: { targets: [{ address: host.target.ipv6, ...(host.target.ipv6TcpPort === undefined ? {} : { tcpPort: host.target.ipv6TcpPort }) }] },
-  }));
 }
 
 /**
@@ -152,14 +133,7 @@ function expandPath(path: string, baseDir: string): string {
   return isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
-/** Mappings are merged key by key (so `defaults.connection.user` combines with a host's `connection.host`); lists and scalars are replaced. */
-function merge(base: Settings, override: Settings): Settings {
-  const result: Settings = { ...base };
-  for (const [key, value] of Object.entries(override)) {
-    result[key] = isPlainObject(value) && isPlainObject(result[key]) ? merge(result[key] as Settings, value) : value;
-  }
-  return result;
-}
+const merge = (shared: Settings, own: Settings) => mergeSettings(shared, own) as Settings;
 
 function isPlainObject(value: unknown): value is Settings {
   return typeof value === "object" && value !== null && !Array.isArray(value);

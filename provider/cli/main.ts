@@ -3,12 +3,12 @@
  * `rootless-docker-net`: plan, apply and verify rootless Docker networking on hosts listed in a YAML
  * file (or the test lab), with the same schema, engine and waves as the Pulumi resource.
  */
-import { join } from "node:path";
 import type { InputProblem, Validation } from "../core/types";
 import { planWaves } from "../core/waves";
 import * as realEngine from "../engine";
 import { parseCliArgs, USAGE, type CliOptions } from "./args";
-import { labHostEntries, readHostsFile, resolveHosts, type HostEntry, type HostsDocument, type LabHostInfo, type ResolvedHost } from "./hosts";
+import { readHostsFile, resolveHosts, type HostEntry, type HostsDocument, type ResolvedHost } from "./hosts";
+import { labHostEntries, readLab } from "./lab";
 import { renderReport } from "./render";
 import { EXIT, runApply, runPlan, runVerify, type Engine, type Report } from "./run";
 
@@ -80,21 +80,6 @@ async function loadHosts(options: CliOptions): Promise<Validation<ResolvedHost[]
   const resolved = resolveHosts(document.value, lab);
   if (resolved.ok && resolved.value.length === 0) return { ok: false, problems: [{ property: "hosts", reason: "no hosts to work on" }] };
   return resolved;
-}
-
-/** The lab ships with the repository, not the package: loaded lazily so the published CLI works without it. */
-async function readLab(): Promise<Validation<LabHostInfo[]>> {
-  let lab: { labStatus(): LabHostInfo[] | Promise<LabHostInfo[]> };
-  try {
-    lab = require(join(__dirname, "../../lab/api"));
-  } catch {
-    return { ok: false, problems: [{ property: "--lab", reason: "the lab is part of the repository checkout (npm run build there), not of the installed package" }] };
-  }
-  const hosts = await lab.labStatus();
-  if (hosts.length === 0) {
-    return { ok: false, problems: [{ property: "--lab", reason: `lab "${process.env.RDL_LAB ?? "lab"}" has no running hosts: start it with npm run lab -- up` }] };
-  }
-  return { ok: true, value: hosts, warnings: [] };
 }
 
 function reportProblems(io: CliIo, source: string, problems: readonly InputProblem[]): number {

@@ -102,7 +102,8 @@ export interface ApplyParams extends LockParams {
 }
 
 export interface RollbackParams extends LockParams {
-  restart: boolean;
+  /** Restart on the restored files (default true: the daemon must not keep running the rejected settings). */
+  restart?: boolean;
 }
 
 /**
@@ -266,7 +267,7 @@ export function applyScript(params: ApplyParams): string {
     backupCommands(params.writes),
     ...params.writes.map(writeCommands),
   ];
-  if (params.daemonReload) body.push(`rdn_daemon_reload || rdn_roll_back no-restart`, `rdn_changed=1`);
+  if (params.daemonReload) body.push(`rdn_daemon_reload || rdn_roll_back no-restart`);
   // After a failed restart the rollback restarts again: the unit must not stay down on the new config.
   if (params.restart) body.push(`if rdn_restart; then rdn_changed=1; else rdn_roll_back restart; fi`);
   body.push(`if [ "$rdn_changed" = 1 ]; then rdn_finish applied ${APPLY_EXIT.ok}; else rdn_finish unchanged ${APPLY_EXIT.ok}; fi`);
@@ -275,7 +276,7 @@ export function applyScript(params: ApplyParams): string {
 
 /** Restores the backups of the last apply (the engine's answer to a failed required verification). */
 export function rollbackScript(params: RollbackParams): string {
-  const restart = params.restart ? "restart" : "no-restart";
+  const restart = params.restart === false ? "no-restart" : "restart";
   return `${scriptHeader(params)}rdn_lock
 rdn_roll_back ${restart}
 `;

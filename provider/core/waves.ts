@@ -100,3 +100,18 @@ export function describeWaveOutcome(outcome: WaveOutcome): string {
   const list = (names: string[]) => (names.length > 0 ? names.join(", ") : "none");
   return `done: ${list(outcome.done)}; failed: ${list(outcome.failed)}; untouched: ${list(outcome.untouched)}`;
 }
+
+/**
+ * How a host's own settings combine with the shared ones (fleet `defaults`, hosts file `defaults:`):
+ * mappings (`connection`, `verify`) are merged key by key, so shared `connection.user` combines with a
+ * host's `connection.host`; lists and scalars from the host replace the shared value.
+ */
+export function mergeSettings(shared: unknown, own: unknown): unknown {
+  if (own === undefined) return shared;
+  if (!isMapping(shared) || !isMapping(own)) return own;
+  const result: Record<string, unknown> = { ...shared };
+  for (const [key, value] of Object.entries(own)) result[key] = mergeSettings(result[key], value);
+  return result;
+}
+
+const isMapping = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeWaveOutcome, planWaves, waveOutcome } from "../../provider/core/waves";
+import { describeWaveOutcome, mergeSettings, planWaves, waveOutcome } from "../../provider/core/waves";
 
 const hosts = (count: number) => Array.from({ length: count }, (_, index) => `h${index + 1}`);
 
@@ -73,5 +73,22 @@ describe("waveOutcome", () => {
 
   it("reports everything done when nothing failed", () => {
     assert.deepEqual(waveOutcome(rollout, []), { done: ["h1", "h2", "h3", "h4", "h5"], failed: [], untouched: [] });
+  });
+});
+
+describe("mergeSettings", () => {
+  it("merges mappings key by key and lets the host's lists and scalars win", () => {
+    const shared = { ipv6: true, connection: { user: "dev", port: 22 }, verify: { targets: [{ address: "fd99::1" }], timeoutSeconds: 30 } };
+    const own = { connection: { host: "10.0.0.5", port: 2222 }, verify: { targets: [{ address: "fd99::2" }] }, networkDriver: "pasta" };
+    assert.deepEqual(mergeSettings(shared, own), {
+      ipv6: true,
+      networkDriver: "pasta",
+      connection: { user: "dev", port: 2222, host: "10.0.0.5" },
+      verify: { targets: [{ address: "fd99::2" }], timeoutSeconds: 30 },
+    });
+  });
+
+  it("keeps the shared value where the host says nothing", () => {
+    assert.deepEqual(mergeSettings({ mtu: 65520 }, { mtu: undefined }), { mtu: 65520 });
   });
 });

@@ -1,0 +1,257 @@
+import { randomUUID } from "node:crypto";
+import { spawn } from "node:child_process";
+import { appendFileSync, chownSync, lchownSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { lastLines, run, runChecked, waitFor } from "./exec";
+import { HOST_UID, HOST_USER, type HostNaming, type Instance } from "./instance";
+import { LabError } from "./lab-error";
+import { addHostNetwork, setNetnsSysctl } from "./network";
+import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_TAR, type Profile } from "./rootfs";
+import { childrenOf, isGone } from "./system";
+
+export type PingGroupRange = "open" | "closed";
+const PING_GROUP_RANGE: Record<PingGroupRange, string> = { open: "0 2147483647", closed: "1 0" };
+
+const SSH_READY_TIMEOUT_MS = 60_000;
+const DOCKER_READY_TIMEOUT_MS = 120_000;
+const USER_HOME = `/home/${HOST_USER}`;
+const RUNTIME_DIR = `/run/user/${HOST_UID}`;
+const DOCKER_DATA = `${USER_HOME}/.local/share/docker`;
+
+/** What the tests, the demo and the CLI see of a host (`status --json` prints exactly this). */
+export interface LabHost {
+  name: string;
+  profile: Profile;
+  address: string;
+  port: number;
+  user: string;
+  privateKeyPath: string;
+  /** The host's sshd key as an OpenSSH public key line (`ssh-ed25519 AAAA…`). */
+  hostPublicKey: string;
+  target: { ipv6: string; ipv6TcpPort: number; ipv4: string };
+  docker: boolean;
+  pingGroupRange: PingGroupRange;
+}
+
+/** A host as the state file records it: the public shape plus what the lab needs to reach it. */
+export interface HostRecord extends LabHost {
+  index: number;
+  netns: string;
+  nspawnPid: number;
+}
+
+export interface BootOptions {
+  profile: Profile;
+  rootfs: string;
+  docker: boolean;
+  pingGroupRange: PingGroupRange;
+  log: (line: string) => void;
+}
+
+export function publicView(record: HostRecord): LabHost {
+  const { name, profile, address, port, user, privateKeyPath, hostPublicKey, target, docker, pingGroupRange } = record;
+  return { name, profile, address, port, user, privateKeyPath, hostPublicKey, target, docker, pingGroupRange };
+}
+
+/** Boots one host from the shared tree and waits until SSH (and Docker, when on) answer. */
+export async function bootHost(instance: Instance, host: HostNaming, index: number, options: BootOptions): Promise<HostRecord> {
+  const started = Date.now();
+  for (const dir of [host.rootDir, host.upperDir, host.workDir, host.dockerDataDir]) mkdirSync(dir, { recursive: true });
+  // overlay2 cannot stack on the overlay root, so Docker's data is a real directory bound in.
+  chownSync(host.dockerDataDir, HOST_UID, HOST_UID);
+  await runChecked(
+    ["mount", "-t", "overlay", "overlay", "-o", `lowerdir=${options.rootfs},upperdir=${host.upperDir},workdir=${host.workDir}`, host.rootDir],
+    host.name,
+    "mount overlay",
+  );
+  const uuid = randomUUID();
+  const hostPublicKey = await writeIdentity(instance, host, uuid, options.docker);
+  appendFileSync(instance.knownHostsPath, `${host.ipv4} ${hostPublicKey}\n`);
+  await addHostNetwork(instance, host);
+
+  const logFd = openSync(host.consoleLog, "a");
+  const nspawn = spawn(
+    "systemd-nspawn",
+    [
+      "--boot", `--directory=${host.rootDir}`, `--machine=${host.name}`, "--register=no", "--keep-unit",
+      // Without these, runc cannot create the session keyring of a container.
+      "--system-call-filter=add_key keyctl request_key",
+      `--network-namespace-path=/run/netns/${host.netns}`,
+      `--uuid=${uuid}`,
+      `--bind=${host.dockerDataDir}:${DOCKER_DATA}`,
+      "--console=read-only",
+    ],
+    // Writable /proc/sys/net: rootless dockerd enables forwarding inside its namespace.
+    { detached: true, stdio: ["ignore", logFd, logFd], env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" } },
+  );
+  nspawn.unref();
+  if (nspawn.pid === undefined) throw new LabError("systemd-nspawn did not start", "", { host: host.name, step: "boot" });
+  const record: HostRecord = {
+    name: host.name,
+    profile: options.profile,
+    address: host.ipv4,
+    port: 22,
+    user: HOST_USER,
+    privateKeyPath: instance.privateKeyPath,
+    hostPublicKey,
+    target: instance.target,
+    docker: options.docker,
+    pingGroupRange: options.pingGroupRange,
+    index,
+    netns: host.netns,
+    nspawnPid: nspawn.pid,
+  };
+
+  await waitForSsh(instance, record, host.consoleLog);
+  const sshReady = Date.now();
+  // After boot, so that no sysctl.d file inside the host overrides it.
+  await setPingGroupRange(record, options.pingGroupRange);
+  let timing = `${host.name}: boot to SSH-ready ${seconds(sshReady - started)}`;
+  if (options.docker) {
+    await waitForDocker(record, host.consoleLog);
+    timing += `, Docker ready ${seconds(Date.now() - started)}`;
+  }
+  options.log(timing);
+  return record;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** Hostname, machine-id, sshd host key, authorized key and Docker's enablement, written into the host's overlay. */
+async function writeIdentity(instance: Instance, host: HostNaming, uuid: string, docker: boolean): Promise<string> {
+  const root = host.rootDir;
+  writeFileSync(join(root, "etc/hostname"), `${host.name}\n`);
+  writeFileSync(join(root, "etc/machine-id"), `${uuid.replace(/-/g, "")}\n`);
+  const hostKey = join(root, "etc/ssh/ssh_host_ed25519_key");
+  await runChecked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", hostKey], host.name, "generate sshd host key");
+  const authorizedKeys = join(root, USER_HOME, ".ssh/authorized_keys");
+  writeFileSync(authorizedKeys, readFileSync(`${instance.privateKeyPath}.pub`), { mode: 0o600 });
+  chownSync(authorizedKeys, HOST_UID, HOST_UID);
+  if (docker) {
+    const wanted = join(root, USER_HOME, ".config/systemd/user/default.target.wants/docker.service");
+    symlinkSync("../docker.service", wanted);
+    lchownSync(wanted, HOST_UID, HOST_UID);
+  }
+  const [type, key] = readFileSync(`${hostKey}.pub`, "utf8").trim().split(/\s+/);
+  return `${type} ${key}`;
+}
+
+function sshArgv(instance: Instance, record: LabHost, command: string): string[] {
+  return [
+    "ssh", "-F", "/dev/null", "-i", instance.privateKeyPath,
+    "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${instance.knownHostsPath}`, "-o", "GlobalKnownHostsFile=/dev/null",
+    "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-p", String(record.port),
+    `${record.user}@${record.address}`, command,
+  ];
+}
+
+/** SSH-ready means a real login with the lab key against the lab's known_hosts succeeds. */
+export async function waitForSsh(instance: Instance, record: HostRecord, consoleLog: string): Promise<void> {
+  let lastAttempt = "";
+  await waitFor(
+    async () => {
+      assertRunning(record, consoleLog, "wait for sshd");
+      const result = await run(sshArgv(instance, record, "true"), { timeoutMs: 10_000 });
+      lastAttempt = result.stderr.trim();
+      return result.exitCode === 0 ? true : undefined;
+    },
+    {
+      host: record.name,
+      step: `sshd answering on ${record.address}:${record.port}`,
+      timeoutMs: SSH_READY_TIMEOUT_MS,
+      intervalMs: 300,
+      evidence: async () => [`last ssh attempt: ${lastAttempt}`, "last console lines:", ...consoleTail(consoleLog)],
+    },
+  );
+}
+
+/** Docker-ready means `docker info` as the user answers and the busybox image is imported. */
+export async function waitForDocker(record: HostRecord, consoleLog: string): Promise<void> {
+  let lastAttempt = "";
+  await waitFor(
+    async () => {
+      assertRunning(record, consoleLog, "wait for Docker");
+      const result = await userExecIn(record, "docker info --format '{{.ServerVersion}}'");
+      lastAttempt = (result.stderr + result.stdout).trim();
+      // `docker info --format` exits 0 even when the daemon is unreachable; only a server version counts.
+      return result.exitCode === 0 && result.stdout.trim() !== "" ? true : undefined;
+    },
+    {
+      host: record.name,
+      step: "rootless Docker answering `docker info`",
+      timeoutMs: DOCKER_READY_TIMEOUT_MS,
+      intervalMs: 500,
+      evidence: async () => [
+        `last docker info: ${lastAttempt}`,
+        ...(await userExecIn(record, "systemctl --user status docker --no-pager -n 15 2>&1")).stdout.split("\n"),
+      ],
+    },
+  );
+  const imported = await userExecIn(record, `docker image inspect ${BUSYBOX_IMAGE} >/dev/null 2>&1 || docker import ${BUSYBOX_IMAGE_TAR} ${BUSYBOX_IMAGE}`);
+  if (imported.exitCode !== 0) {
+    throw new LabError("importing the busybox image failed", "", {
+      host: record.name,
+      step: "import image",
+      command: `docker import ${BUSYBOX_IMAGE_TAR} ${BUSYBOX_IMAGE}`,
+      exitCode: imported.exitCode,
+      evidence: (imported.stderr + imported.stdout).split("\n"),
+    });
+  }
+}
+
+function assertRunning(record: HostRecord, consoleLog: string, step: string): void {
+  if (isGone(record.nspawnPid)) {
+    throw new LabError("systemd-nspawn exited", "read the console log", { host: record.name, step, evidence: [`console log ${consoleLog}:`, ...consoleTail(consoleLog)] });
+  }
+}
+
+function consoleTail(consoleLog: string): string[] {
+  try {
+    return lastLines(readFileSync(consoleLog, "utf8"), 12);
+  } catch {
+    return ["(no console log)"];
+  }
+}
+
+export function setPingGroupRange(record: HostRecord, range: PingGroupRange): Promise<unknown> {
+  record.pingGroupRange = range;
+  return setNetnsSysctl(record.netns, "net.ipv4.ping_group_range", PING_GROUP_RANGE[range], record.name);
+}
+
+/** The host's PID 1: the child of systemd-nspawn. */
+function containerInit(record: HostRecord): number {
+  const init = childrenOf(record.nspawnPid)[0];
+  if (init === undefined || isGone(record.nspawnPid)) {
+    throw new LabError("the host is not running", "run `npm run lab -- status`, or `down` and `up` again", {
+      host: record.name,
+      step: "enter host",
+      evidence: [`systemd-nspawn pid ${record.nspawnPid} has no live child`],
+    });
+  }
+  return init;
+}
+
+const EXEC_TIMEOUT_MS = 5 * 60_000;
+const PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Runs a shell command as root inside the host's namespaces, with a clean environment. */
+export function hostExecIn(record: HostRecord, command: string) {
+  return run(
+    ["nsenter", "--all", "-t", String(containerInit(record)), "--", "/usr/bin/env", "-i", "-C", "/root", PATH, "HOME=/root", "/bin/sh", "-c", command],
+    { timeoutMs: EXEC_TIMEOUT_MS },
+  );
+}
+
+/** Runs a shell command as the user, set up so that `systemctl --user` and `docker` reach the user's daemons. */
+export function userExecIn(record: HostRecord, command: string) {
+  return run(
+    [
+      "nsenter", "--all", "-t", String(containerInit(record)), "--",
+      "/usr/bin/setpriv", `--reuid=${HOST_UID}`, `--regid=${HOST_UID}`, "--init-groups",
+      "/usr/bin/env", "-i", "-C", USER_HOME, PATH, `HOME=${USER_HOME}`, `USER=${HOST_USER}`, `LOGNAME=${HOST_USER}`,
+      `XDG_RUNTIME_DIR=${RUNTIME_DIR}`, `DBUS_SESSION_BUS_ADDRESS=unix:path=${RUNTIME_DIR}/bus`, `DOCKER_HOST=unix://${RUNTIME_DIR}/docker.sock`,
+      "/bin/sh", "-c", command,
+    ],
+    { timeoutMs: EXEC_TIMEOUT_MS },
+  );
+}

@@ -1,0 +1,140 @@
+import { isRootlessDockerError } from "../provider/errors/base";
+import {
+  breakDocker, clearLinkImpairment, fixDocker, hostExec, labDown, labStatus, labUp, setLinkImpairment, startSshd, stopSshd,
+  type LabUpOptions,
+} from "./api";
+import { LabError } from "./lab-error";
+import { assertPrerequisites } from "./prerequisites";
+import { PROFILES, type Profile } from "./rootfs";
+
+const USAGE = `usage: npm run lab -- <verb>
+  up [--hosts N] [--profile trixie|bookworm] [--no-docker] [--ping-group-range open|closed]
+  status [--json]
+  down
+  fault sshd-stop|sshd-start|docker-break|docker-fix HOST
+  fault netem HOST --delay MS [--loss PCT]
+  fault netem-clear HOST
+  exec HOST -- CMD
+The instance is named by RDL_LAB (default "lab").`;
+
+function usageError(problem: string): LabError {
+  return new LabError(problem, USAGE, { host: "cli", step: "parse arguments" });
+}
+
+/** Reads `--name value` flags; every flag must be known. */
+function flags(args: string[], known: Record<string, "value" | "switch">): Map<string, string> {
+  const found = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].replace(/^--/, "");
+    if (!args[i].startsWith("--") || !(name in known)) throw usageError(`unexpected argument "${args[i]}"`);
+    if (known[name] === "switch") found.set(name, "true");
+    else {
+      const value = args[++i];
+      if (value === undefined) throw usageError(`--${name} needs a value`);
+      found.set(name, value);
+    }
+  }
+  return found;
+}
+
+function numberFlag(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) throw usageError(`--${name} must be a non-negative number, got "${value}"`);
+  return parsed;
+}
+
+async function up(args: string[]): Promise<void> {
+  const given = flags(args, { hosts: "value", profile: "value", "no-docker": "switch", "ping-group-range": "value" });
+  const profile = given.get("profile") ?? "trixie";
+  if (!PROFILES.includes(profile as Profile)) throw usageError(`unknown profile "${profile}"`);
+  const range = given.get("ping-group-range") ?? "open";
+  if (range !== "open" && range !== "closed") throw usageError(`--ping-group-range must be open or closed, got "${range}"`);
+  const options: LabUpOptions = {
+    hosts: numberFlag(given.get("hosts"), "hosts") ?? 1,
+    profile: profile as Profile,
+    docker: !given.has("no-docker"),
+    pingGroupRange: range,
+  };
+  for (const host of await labUp(options)) process.stdout.write(`${host.name}\tssh -i ${host.privateKeyPath} ${host.user}@${host.address}\n`);
+}
+
+function status(args: string[]): void {
+  const json = flags(args, { json: "switch" }).has("json");
+  const hosts = labStatus();
+  if (json) {
+    process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);
+    return;
+  }
+  for (const host of hosts) {
+    process.stdout.write(`${host.name}\t${host.profile}\t${host.address}\tdocker=${host.docker}\tping_group_range=${host.pingGroupRange}\n`);
+  }
+}
+
+async function fault(args: string[]): Promise<void> {
+  const [kind, host, ...rest] = args;
+  if (host === undefined) throw usageError("fault needs a kind and a HOST");
+  const simple: Record<string, (name: string) => Promise<void>> = {
+    "sshd-stop": stopSshd,
+    "sshd-start": startSshd,
+    "docker-break": breakDocker,
+    "docker-fix": fixDocker,
+    "netem-clear": clearLinkImpairment,
+  };
+  if (kind in simple) {
+    flags(rest, {});
+    return simple[kind](host);
+  }
+  if (kind !== "netem") throw usageError(`unknown fault "${kind}"`);
+  const given = flags(rest, { delay: "value", loss: "value" });
+  const delayMs = numberFlag(given.get("delay"), "delay");
+  if (delayMs === undefined) throw usageError("fault netem needs --delay MS");
+  return setLinkImpairment(host, { delayMs, lossPercent: numberFlag(given.get("loss"), "loss") });
+}
+
+async function exec(args: string[]): Promise<number> {
+  const [host, separator, ...command] = args;
+  if (host === undefined || separator !== "--" || command.length === 0) throw usageError("exec needs HOST -- CMD");
+  const result = await hostExec(host, command.join(" "));
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  return result.exitCode;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...args] = argv;
+  if (verb === undefined || verb === "help" || verb === "--help") {
+    process.stdout.write(`${USAGE}\n`);
+    return verb === undefined ? 2 : 0;
+  }
+  assertPrerequisites();
+  switch (verb) {
+    case "up":
+      await up(args);
+      return 0;
+    case "status":
+      status(args);
+      return 0;
+    case "down":
+      flags(args, {});
+      await labDown();
+      return 0;
+    case "fault":
+      await fault(args);
+      return 0;
+    case "exec":
+      return exec(args);
+    default:
+      throw usageError(`unknown verb "${verb}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${isRootlessDockerError(error) ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,169 @@
+import { spawn } from "node:child_process";
+import { openSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { run, runChecked, waitFor } from "./exec";
+import type { HostNaming, Instance } from "./instance";
+import { LabError } from "./lab-error";
+import { isGone } from "./system";
+
+// Layout: hosts ── veth ── hub bridge (hub netns, forwarding on, no default route) ── veth ── machine.
+// Only the lab subnets are routed from the machine, whose own forwarding stays off: nothing leaves it.
+
+const ip = (...args: string[]) => ["ip", ...args];
+
+export function netnsExists(netns: string): Promise<boolean> {
+  return run(ip("netns", "list")).then((result) => result.stdout.split("\n").some((line) => line.split(" ")[0] === netns));
+}
+
+export async function labNetnsList(instance: Instance): Promise<string[]> {
+  const result = await run(ip("netns", "list"));
+  return result.stdout
+    .split("\n")
+    .map((line) => line.split(" ")[0])
+    .filter((netns) => netns.startsWith(instance.netnsPrefix));
+}
+
+/** Writes a sysctl inside a netns (values under /proc/sys/net are per netns). */
+export function setNetnsSysctl(netns: string, key: string, value: string, owner: string): Promise<unknown> {
+  const path = `/proc/sys/${key.replace(/\./g, "/")}`;
+  return runChecked(["ip", "netns", "exec", netns, "sh", "-c", `echo "$1" > "$2"`, "sh", value, path], owner, `set ${key}`);
+}
+
+/** Creates the hub netns, bridge, root link, routes and target addresses unless they exist. */
+export async function ensureHub(instance: Instance): Promise<void> {
+  if (await netnsExists(instance.hubNetns)) return;
+  const owner = instance.name;
+  const clash = await run(ip("route", "show", instance.hostCidrs.ipv4));
+  if (clash.stdout.trim() !== "") {
+    throw new LabError(`subnet ${instance.hostCidrs.ipv4} is already routed`, "another lab instance derived the same subnet: pick another RDL_LAB name", {
+      host: owner,
+      step: "create hub",
+      evidence: clash.stdout.split("\n"),
+    });
+  }
+  const hub = instance.hubNetns;
+  const steps: string[][] = [
+    ip("netns", "add", hub),
+    ip("-n", hub, "link", "set", "lo", "up"),
+    ip("-n", hub, "link", "add", instance.bridge, "type", "bridge"),
+    ip("-n", hub, "addr", "add", `${instance.gateway.ipv4}/24`, "dev", instance.bridge),
+    ip("-n", hub, "addr", "add", `${instance.gateway.ipv6}/64`, "dev", instance.bridge, "nodad"),
+    ip("-n", hub, "link", "set", instance.bridge, "up"),
+    // The target has addresses of its own: pasta maps the hosts' gateway address to the host's loopback.
+    ip("-n", hub, "addr", "add", `${instance.target.ipv4}/32`, "dev", "lo"),
+    ip("-n", hub, "addr", "add", `${instance.target.ipv6}/128`, "dev", "lo", "nodad"),
+    ip("link", "add", instance.rootLink, "type", "veth", "peer", "name", instance.hubLink, "netns", hub),
+    ip("addr", "add", `${instance.rootSide.ipv4}/30`, "dev", instance.rootLink),
+    ip("addr", "add", `${instance.rootSide.ipv6}/64`, "dev", instance.rootLink, "nodad"),
+    ip("link", "set", instance.rootLink, "up"),
+    ip("-n", hub, "addr", "add", `${instance.hubSide.ipv4}/30`, "dev", instance.hubLink),
+    ip("-n", hub, "addr", "add", `${instance.hubSide.ipv6}/64`, "dev", instance.hubLink, "nodad"),
+    ip("-n", hub, "link", "set", instance.hubLink, "up"),
+    ip("route", "add", instance.hostCidrs.ipv4, "via", instance.hubSide.ipv4),
+    ip("route", "add", instance.hostCidrs.ipv6, "via", instance.hubSide.ipv6),
+    ip("route", "add", `${instance.target.ipv4}/32`, "via", instance.hubSide.ipv4),
+    ip("route", "add", `${instance.target.ipv6}/128`, "via", instance.hubSide.ipv6),
+  ];
+  for (const argv of steps) await runChecked(argv, owner, "create hub");
+  await setNetnsSysctl(hub, "net.ipv4.ip_forward", "1", owner);
+  await setNetnsSysctl(hub, "net.ipv6.conf.all.forwarding", "1", owner);
+}
+
+/** Starts the target's TCP service in the hub (detached) unless its recorded pid still runs; returns the pid. */
+export async function ensureTarget(instance: Instance, recordedPid: number | undefined): Promise<number> {
+  if (recordedPid !== undefined && !isGone(recordedPid)) return recordedPid;
+  const logPath = join(instance.stateDir, "target.log");
+  const logFd = openSync(logPath, "a");
+  const child = spawn(
+    "ip",
+    ["netns", "exec", instance.hubNetns, process.execPath, join(__dirname, "target-server.js"), String(instance.target.ipv6TcpPort), instance.target.ipv6, instance.target.ipv4],
+    { detached: true, stdio: ["ignore", logFd, logFd] },
+  );
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new LabError("could not start the target server", "", { host: instance.name, step: "start target" });
+  await waitFor(() => tcpAnswers(instance.target.ipv6, instance.target.ipv6TcpPort).then((ok) => (ok ? true : undefined)), {
+    host: instance.name,
+    step: `target [${instance.target.ipv6}]:${instance.target.ipv6TcpPort} listening`,
+    timeoutMs: 10_000,
+    evidence: () => run(["tail", "-n", "20", logPath]).then((result) => result.stdout.split("\n")),
+  });
+  return pid;
+}
+
+function tcpAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1000 });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** The host's netns with `eth0` on the hub bridge, its addresses and default routes via the hub. */
+export async function addHostNetwork(instance: Instance, host: HostNaming): Promise<void> {
+  const peer = `${host.hubPort}p`;
+  const steps: string[][] = [
+    ip("netns", "add", host.netns),
+    ip("-n", host.netns, "link", "set", "lo", "up"),
+    ip("link", "add", host.hubPort, "netns", instance.hubNetns, "type", "veth", "peer", "name", peer, "netns", host.netns),
+    ip("-n", instance.hubNetns, "link", "set", host.hubPort, "master", instance.bridge, "up"),
+    ip("-n", host.netns, "link", "set", peer, "name", "eth0"),
+    ip("-n", host.netns, "addr", "add", `${host.ipv4}/24`, "dev", "eth0"),
+    ip("-n", host.netns, "addr", "add", `${host.ipv6}/64`, "dev", "eth0", "nodad"),
+    ip("-n", host.netns, "link", "set", "eth0", "up"),
+    ip("-n", host.netns, "route", "add", "default", "via", instance.gateway.ipv4),
+    ip("-n", host.netns, "-6", "route", "add", "default", "via", instance.gateway.ipv6),
+  ];
+  for (const argv of steps) await runChecked(argv, host.name, "create host network");
+}
+
+/** Deletes every netns of the instance (their veths go with them) and the root link (its routes go with it). */
+export async function removeInstanceNetwork(instance: Instance): Promise<void> {
+  for (const netns of await labNetnsList(instance)) await runChecked(ip("netns", "delete", netns), instance.name, "delete netns");
+  const rootLink = await run(ip("link", "show", instance.rootLink));
+  if (rootLink.exitCode === 0) await runChecked(ip("link", "delete", instance.rootLink), instance.name, "delete root link");
+}
+
+export interface LinkImpairment {
+  delayMs?: number;
+  lossPercent?: number;
+}
+
+/** tc netem on both ends of the host's link, so each direction gets the delay and the loss. */
+export async function setLinkImpairment(instance: Instance, host: HostNaming, impairment: LinkImpairment): Promise<void> {
+  const netem = ["netem"];
+  if (impairment.delayMs !== undefined) netem.push("delay", `${impairment.delayMs}ms`);
+  if (impairment.lossPercent !== undefined) netem.push("loss", `${impairment.lossPercent}%`);
+  for (const [netns, link] of linkEnds(instance, host)) {
+    const result = await run(["tc", "-n", netns, "qdisc", "replace", "dev", link, "root", ...netem]);
+    if (result.exitCode !== 0) {
+      throw new LabError("tc netem failed", /unknown/i.test(result.stderr) ? "this kernel has no netem qdisc (sch_netem); link impairment needs a kernel with it" : "", {
+        host: host.name,
+        step: "set link impairment",
+        command: ["tc", "-n", netns, "qdisc", "replace", "dev", link, "root", ...netem].join(" "),
+        exitCode: result.exitCode,
+        evidence: result.stderr.split("\n"),
+      });
+    }
+  }
+}
+
+export async function clearLinkImpairment(instance: Instance, host: HostNaming): Promise<void> {
+  for (const [netns, link] of linkEnds(instance, host)) {
+    // Deleting the root qdisc restores the default; "no qdisc" errors mean there was nothing to clear.
+    await run(["tc", "-n", netns, "qdisc", "del", "dev", link, "root"]);
+  }
+}
+
+const linkEnds = (instance: Instance, host: HostNaming): [string, string][] => [
+  [instance.hubNetns, host.hubPort],
+  [host.netns, "eth0"],
+];

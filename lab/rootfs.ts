@@ -1,0 +1,147 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { runChecked } from "./exec";
+import { CACHE_ROOT, HOST_UID, HOST_USER } from "./instance";
+import { unmountUnder } from "./system";
+
+export type Profile = "trixie" | "bookworm";
+export const PROFILES: readonly Profile[] = ["trixie", "bookworm"];
+
+/** Where rootless Docker's scripts live in Debian's docker.io (both suites); not on PATH. */
+export const DOCKER_CONTRIB = "/usr/share/docker.io/contrib";
+/** The user unit, at the path `dockerd-rootless-setuptool.sh install` uses. */
+export const USER_UNIT_PATH = `/home/${HOST_USER}/.config/systemd/user/docker.service`;
+export const BUSYBOX_IMAGE_TAR = "/opt/lab/busybox.tar";
+export const BUSYBOX_IMAGE = "local/busybox";
+
+const SHARED_PACKAGES = [
+  "systemd", "systemd-sysv", "dbus", "dbus-user-session", "openssh-server", "docker.io", "rootlesskit",
+  "slirp4netns", "uidmap", "iptables", "iproute2", "iputils-ping", "busybox-static", "sudo", "curl",
+  "procps", "util-linux", "libnss-myhostname",
+];
+
+// linux-sysctl-defaults stays out of trixie on purpose: the lab sets ping_group_range per host.
+const PACKAGES: Record<Profile, string[]> = {
+  // Debian 13 splits the docker CLI out of docker.io; pasta comes from passt.
+  trixie: [...SHARED_PACKAGES, "docker-cli", "passt"],
+  // Debian 12: docker.io 20.10 (CLI included), rootlesskit 1.1.0 (no pasta driver).
+  bookworm: SHARED_PACKAGES,
+};
+
+/** Written like `dockerd-rootless-setuptool.sh install` writes it, without `--iptables=false`. */
+const USER_UNIT = `[Unit]
+Description=Docker Application Container Engine (Rootless)
+
+[Service]
+Environment=PATH=${DOCKER_CONTRIB}:/usr/sbin:/usr/bin:/sbin:/bin
+ExecStart=${DOCKER_CONTRIB}/dockerd-rootless.sh
+ExecReload=/bin/kill -s HUP $MAINPID
+TimeoutSec=0
+RestartSec=2
+Restart=always
+StartLimitBurst=3
+StartLimitInterval=60s
+LimitNOFILE=infinity
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+Delegate=yes
+Type=notify
+NotifyAccess=all
+KillMode=mixed
+
+[Install]
+WantedBy=default.target
+`;
+
+/**
+ * Everything every host of a profile shares, run in a chroot of the fresh tree. Per-host identity
+ * (hostname, machine-id, sshd host key, authorized key, whether Docker is enabled) is written later
+ * into each host's overlay.
+ */
+const CONFIGURE_SCRIPT = `set -eu
+useradd --create-home --uid ${HOST_UID} --shell /bin/bash ${HOST_USER}
+# Rootful Docker would compete with the rootless daemon; sshd gets one host key per host from the lab.
+systemctl mask docker.service docker.socket containerd.service sshd-keygen.service
+# Linger starts user@${HOST_UID} (and with it the rootless daemon) at boot without a login.
+mkdir -p /var/lib/systemd/linger && touch /var/lib/systemd/linger/${HOST_USER}
+# nspawn creates /dev/net/tun as 0600; slirp4netns and pasta open it as the user.
+echo 'z /dev/net/tun 0666 root root -' > /etc/tmpfiles.d/lab-tun.conf
+# A copied resolv.conf makes dockerd try DNS; the lab has none.
+rm -f /etc/resolv.conf && : > /etc/resolv.conf
+rm -f /etc/ssh/ssh_host_*
+printf 'HostKey /etc/ssh/ssh_host_ed25519_key\\nPasswordAuthentication no\\nUseDNS no\\n' > /etc/ssh/sshd_config.d/lab.conf
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id && ln -s /etc/machine-id /var/lib/dbus/machine-id
+cd /home/${HOST_USER}
+install -d -m 0700 -o ${HOST_USER} -g ${HOST_USER} .ssh
+install -d -o ${HOST_USER} -g ${HOST_USER} .config .config/systemd .config/systemd/user .config/systemd/user/default.target.wants .local .local/share .local/share/docker
+cat > ${USER_UNIT_PATH} <<'UNIT'
+${USER_UNIT}UNIT
+chown ${HOST_USER}:${HOST_USER} ${USER_UNIT_PATH}
+# The image for containers: a static busybox tree, imported per host (there is no registry).
+mkdir -p /opt/lab/busybox-image/bin
+cp /bin/busybox /opt/lab/busybox-image/bin/busybox
+for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -s busybox "/opt/lab/busybox-image/bin/$applet"; done
+tar -C /opt/lab/busybox-image -cf ${BUSYBOX_IMAGE_TAR} .
+rm -rf /opt/lab/busybox-image
+apt-get clean
+`;
+
+function recipeHash(profile: Profile): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ profile, packages: PACKAGES[profile], configure: CONFIGURE_SCRIPT }))
+    .digest("hex")
+    .slice(0, 12);
+}
+
+export function rootfsPath(profile: Profile): string {
+  return join(CACHE_ROOT, `${profile}-${recipeHash(profile)}`);
+}
+
+/**
+ * Returns the cached tree of the profile, building it first when its recipe changed. The build goes to a
+ * temporary directory that is renamed at the end, so an interrupted build is never used.
+ */
+export async function ensureRootfs(profile: Profile, log: (line: string) => void): Promise<string> {
+  const finalPath = rootfsPath(profile);
+  if (existsSync(finalPath)) return finalPath;
+  mkdirSync(CACHE_ROOT, { recursive: true });
+  await removeAbandonedBuilds();
+  const buildPath = join(CACHE_ROOT, `.build-${profile}-${recipeHash(profile)}-${process.pid}`);
+  const started = Date.now();
+  log(`rootfs ${profile}: building ${finalPath} (debootstrap, ~1–3 min)`);
+  try {
+    // No mirror argument: debootstrap's default mirror.
+    await runChecked(
+      ["debootstrap", "--variant=minbase", `--include=${PACKAGES[profile].join(",")}`, profile, buildPath],
+      profile,
+      "build rootfs (debootstrap)",
+      { timeoutMs: 15 * 60_000 },
+    );
+    await runChecked(["chroot", buildPath, "/bin/sh", "-c", CONFIGURE_SCRIPT], profile, "configure rootfs", { timeoutMs: 5 * 60_000 });
+    renameSync(buildPath, finalPath);
+  } catch (error) {
+    await removeBuild(buildPath);
+    // A parallel build of the same recipe won the rename: its tree is as good as ours.
+    if (existsSync(finalPath)) return finalPath;
+    throw error;
+  }
+  log(`rootfs ${profile}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return finalPath;
+}
+
+/** Temporary build directories whose builder process is gone (interrupted builds). */
+async function removeAbandonedBuilds(): Promise<void> {
+  for (const entry of readdirSync(CACHE_ROOT)) {
+    const match = /^\.build-.*-(\d+)$/.exec(entry);
+    if (match && !existsSync(`/proc/${match[1]}`)) await removeBuild(join(CACHE_ROOT, entry));
+  }
+}
+
+/** An interrupted debootstrap can leave /proc or /sys mounted inside the tree: unmount before deleting. */
+async function removeBuild(path: string): Promise<void> {
+  await unmountUnder(path, "rootfs build");
+  rmSync(path, { recursive: true, force: true });
+}

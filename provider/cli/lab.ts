@@ -1,0 +1,42 @@
+/**
+ * `--lab`: the hosts of the repository's test lab (instance `RDL_LAB`, default `lab`), as hosts-file
+ * entries. The lab ships with the repository, not the package, so it is loaded lazily by path: the
+ * installed CLI works without it and says so when `--lab` is used there.
+ */
+import { join } from "node:path";
+import type { Validation } from "../core/types";
+import type { HostEntry } from "./hosts";
+
+/** The lab host fields used here (a subset of `LabHost` in lab/api.ts, restated so the package's types stand alone). */
+export interface LabHostInfo {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  privateKeyPath: string;
+  hostPublicKey: string;
+  target: { ipv6: string; ipv6TcpPort?: number };
+}
+
+export async function readLab(): Promise<Validation<LabHostInfo[]>> {
+  let lab: { labStatus(): LabHostInfo[] | Promise<LabHostInfo[]> };
+  try {
+    lab = require(join(__dirname, "../../lab/api"));
+  } catch {
+    return { ok: false, problems: [{ property: "--lab", reason: "the lab is part of the repository checkout (npm run build there), not of the installed package" }] };
+  }
+  const hosts = await lab.labStatus();
+  if (hosts.length === 0) {
+    return { ok: false, problems: [{ property: "--lab", reason: `lab "${process.env.RDL_LAB ?? "lab"}" has no hosts: start it with npm run lab -- up` }] };
+  }
+  return { ok: true, value: hosts, warnings: [] };
+}
+
+/** Each lab host with its host key pinned and the lab's IPv6 target as the verification target. */
+export function labHostEntries(labHosts: readonly LabHostInfo[]): HostEntry[] {
+  return labHosts.map((host) => ({
+    name: host.name,
+    connection: { host: host.address, port: host.port, user: host.user, privateKeyPath: host.privateKeyPath, hostKey: host.hostPublicKey },
+    verify: { targets: [{ address: host.target.ipv6, ...(host.target.ipv6TcpPort === undefined ? {} : { tcpPort: host.target.ipv6TcpPort }) }] },
+  }));
+}

@@ -1,0 +1,319 @@
+/**
+ * The pure comparison of a NetworkSpec with what one host has, on three levels: our drop-in file, the
+ * environment systemd has loaded (effective), and the environment the running daemon was started with.
+ */
+import { createHash } from "node:crypto";
+import { COMPAT_HELPER_MARKER, editDropIn, managedAssignments, ourExecStartPost, overridingDropIn } from "./dropin";
+import { runningNetwork } from "./running";
+import { desiredEnvironment, MANAGED_PREFIX, MANAGED_VARIABLES, type NetworkArgs } from "./schema";
+import { compatHelperScript } from "./scripts";
+import type { CapabilityProblem, FileWrite, HostFacts, HostPlan, NetworkDriver, NetworkSpec, PropertyChange } from "./types";
+
+const DROP_IN_MODE = 0o644;
+const DAEMON_JSON_MODE = 0o644;
+const COMPAT_HELPER_MODE = 0o755;
+/** `%h` is the user's home in a user unit; `-` keeps a failing helper from failing the unit. */
+const COMPAT_EXEC_START_POST = `-%h/.local/lib/${COMPAT_HELPER_MARKER}`;
+
+/** First RootlessKit release that configures IPv6 for pasta itself (rootlesskit#458). */
+const PASTA_IPV6_ROOTLESSKIT = "2.3.0";
+const PASTA_ROOTLESSKIT = "2.0.0";
+const GVISOR_ROOTLESSKIT = "3.0.0";
+/** Docker 27 enabled ip6tables by default and took IPv6 out of experimental. */
+const DOCKER_IPV6_STABLE = "27.0.0";
+
+const DRIVER_BINARY: Partial<Record<NetworkDriver, keyof HostFacts["binaries"]>> = {
+  pasta: "pasta",
+  slirp4netns: "slirp4netns",
+  vpnkit: "vpnkit",
+  "lxc-user-nic": "lxc-user-nic",
+};
+
+/** Compares dotted version numbers ("2.0.2", "26.1.5+dfsg1"): negative, zero or positive. */
+export function compareVersions(a: string, b: string): number {
+  const parts = (version: string) => (version.match(/\d+(?:\.\d+)*/)?.[0] ?? "0").split(".").map(Number);
+  const [left, right] = [parts(a), parts(b)];
+  for (let index = 0; index < Math.max(left.length, right.length); index++) {
+    const difference = (left[index] ?? 0) - (right[index] ?? 0);
+    if (difference !== 0) return Math.sign(difference);
+  }
+  return 0;
+}
+
+const olderThan = (version: string | null, minimum: string) => version !== null && compareVersions(version, minimum) < 0;
+
+/** pasta + IPv6 on a RootlessKit that starts pasta without IPv6, and the user asked for the helper. */
+function compatNeeded(spec: NetworkSpec, facts: HostFacts): boolean {
+  return spec.networkDriver === "pasta" && spec.ipv6 && olderThan(facts.versions.rootlesskit, PASTA_IPV6_ROOTLESSKIT);
+}
+
+export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
+  const problems = capabilityProblems(spec, facts);
+  const compatInUse = compatNeeded(spec, facts) && spec.pastaIpv6Compat;
+  const desired = desiredEnvironment(spec);
+  const changes: PropertyChange[] = [];
+  const writes: FileWrite[] = [];
+
+  // File level: our drop-in.
+  const current = managedAssignments(facts.dropIn.content);
+  changes.push(...environmentChanges("file", desired, current, () => undefined));
+  const wantedExec = compatInUse ? COMPAT_EXEC_START_POST : null;
+  const currentExec = ourExecStartPost(facts.dropIn.content);
+  const newDropIn = editDropIn(facts.dropIn.content, desired, wantedExec);
+  const execLineChanged = currentExec !== wantedExec;
+  if (execLineChanged) changes.push(withoutUndefined({ level: "file" as const, property: "ExecStartPost", desired: wantedExec ?? undefined, actual: currentExec ?? undefined }));
+  if (newDropIn !== facts.dropIn.content) writes.push({ path: facts.dropIn.path, content: newDropIn, mode: DROP_IN_MODE });
+
+  // Effective level: what systemd has loaded, and who decides each variable once our file is in place.
+  const overriders = new Map<string, { path: string; value: string | undefined }>();
+  for (const name of managedNames(desired, facts.unit.environment)) {
+    const overrider = overridingDropIn(facts.dropIn.path, facts.otherDropIns, name);
+    if (overrider && overrider.value !== desired[name]) overriders.set(name, overrider);
+  }
+  changes.push(
+    ...environmentChanges("effective", desired, facts.unit.environment, (name) => {
+      const overrider = overriders.get(name);
+      if (overrider) return `overridden by ${overrider.path}`;
+      if (facts.unit.needDaemonReload) return "written but not reloaded (NeedDaemonReload=yes)";
+      return writes.length > 0 ? "our drop-in is not written yet" : "set outside our drop-in (unit file or EnvironmentFile=)";
+    }),
+  );
+  for (const [name, overrider] of overriders) {
+    problems.push({
+      severity: "error",
+      message: `${overrider.path} ${overrider.value === undefined ? "resets" : `sets ${name}=${overrider.value}`} after our drop-in ${facts.dropIn.path}, so ${name}=${desired[name] ?? "(unset)"} cannot take effect`,
+      hint: `remove ${name} from ${overrider.path}, or choose a dropInName that sorts after it (e.g. "zz-pulumi-rootless-docker.conf")`,
+    });
+  }
+
+  // Containers' IPv6 (daemon.json) and the compat helper.
+  const daemonJson = spec.containerIpv6 ? planDaemonJson(spec, facts, problems) : null;
+  if (daemonJson) {
+    changes.push(...daemonJson.changes);
+    if (daemonJson.content !== null) writes.push({ path: facts.daemonJson.path, content: daemonJson.content, mode: DAEMON_JSON_MODE });
+  }
+  const helper = compatInUse ? compatHelperScript() : null;
+  if (helper !== facts.compatScript.content) {
+    writes.push({ path: facts.compatScript.path, content: helper, mode: COMPAT_HELPER_MODE });
+    changes.push({ level: "file", property: "pastaIpv6Compat helper", desired: helper === null ? undefined : facts.compatScript.path, actual: facts.compatScript.content === null ? undefined : facts.compatScript.path });
+  }
+
+  // Running level: what the daemon was started with, against what it gets after our write.
+  const after = (name: string) => (overriders.has(name) ? overriders.get(name)?.value : desired[name]);
+  const running = runningChanges(spec, facts, desired, after);
+  changes.push(...running);
+
+  const active = facts.unit.activeState === "active";
+  const needsRestart = !active || running.length > 0 || execLineChanged || writes.some((write) => write.path !== facts.dropIn.path);
+  const restart = needsRestart && spec.restart !== "never";
+  if (needsRestart && spec.restart === "never") {
+    problems.push({ severity: "warning", message: `the running daemon does not have the desired settings and restart is "never"`, hint: `restart it yourself when convenient: systemctl --user restart ${spec.unit}` });
+  }
+  const daemonReload = writes.some((write) => write.path === facts.dropIn.path) || facts.unit.needDaemonReload;
+  return {
+    changes,
+    problems,
+    writes,
+    daemonReload,
+    restart,
+    compatInUse,
+    differs: changes.length > 0 || writes.length > 0 || daemonReload || restart,
+  };
+}
+
+/** The variables we own that either environment sets. */
+function managedNames(...environments: Record<string, string | undefined>[]): string[] {
+  return MANAGED_VARIABLES.filter((name) => environments.some((env) => env[name] !== undefined));
+}
+
+function environmentChanges(level: PropertyChange["level"], desired: Record<string, string>, actual: Record<string, string>, cause: (name: string) => string | undefined): PropertyChange[] {
+  return managedNames(desired, actual)
+    .filter((name) => desired[name] !== actual[name])
+    .map((name) => withoutUndefined({ level, property: name, desired: desired[name], actual: actual[name], cause: cause(name) }));
+}
+
+function runningChanges(spec: NetworkSpec, facts: HostFacts, desired: Record<string, string>, after: (name: string) => string | undefined): PropertyChange[] {
+  if (facts.unit.activeState !== "active" || facts.unit.execMainPID <= 0) {
+    return [{ level: "running", property: "daemon", desired: "active", actual: facts.unit.activeState || "inactive", cause: "daemon not running: a restart is needed" }];
+  }
+  const runningEnv = facts.running.environment;
+  const changes = managedNames(desired, runningEnv)
+    .filter((name) => after(name) !== runningEnv[name])
+    .map((name) => withoutUndefined({ level: "running" as const, property: name, desired: after(name), actual: runningEnv[name], cause: "pending restart" }));
+  // The command line is the full truth: when the environment agrees but RootlessKit runs otherwise, say so.
+  const argv = runningNetwork(facts);
+  if (facts.running.rootlesskitArgv !== null && changes.length === 0) {
+    const observed: [string, string, string | null][] = [
+      ["networkDriver", spec.networkDriver, argv.networkDriver],
+      ["portDriver", spec.portDriver, argv.portDriver],
+      ["mtu", String(spec.mtu), argv.mtu === null ? null : String(argv.mtu)],
+      ["ipv6", String(spec.ipv6), String(argv.ipv6)],
+    ];
+    for (const [property, wanted, actual] of observed) {
+      if (actual !== null && actual !== wanted) {
+        changes.push({ level: "running", property, desired: wanted, actual, cause: "the running rootlesskit command line differs although its environment matches: the unit's ExecStart sets it" });
+      }
+    }
+  }
+  return changes;
+}
+
+function capabilityProblems(spec: NetworkSpec, facts: HostFacts): CapabilityProblem[] {
+  const problems: CapabilityProblem[] = [];
+  const error = (message: string, hint: string) => problems.push({ severity: "error", message, hint });
+  const warning = (message: string, hint: string) => problems.push({ severity: "warning", message, hint });
+  const rootlesskit = facts.versions.rootlesskit;
+
+  if (!facts.userManager) {
+    error(`no systemd user manager answers for ${facts.user} (XDG_RUNTIME_DIR=${facts.xdgRuntimeDir || "unset"})`, `as root: loginctl enable-linger ${facts.user}; then check: systemctl --user status`);
+  } else if (!facts.unit.loaded) {
+    error(`the user unit ${spec.unit} is not loaded for ${facts.user}`, `install rootless Docker (dockerd-rootless-setuptool.sh install), or set unit to the right name`);
+  }
+  if (!facts.linger) warning(`linger is off for ${facts.user}: the daemon stops when the last session ends`, `as root: loginctl enable-linger ${facts.user}`);
+
+  if (facts.binaries.rootlesskit === null) error("rootlesskit is not installed (not found on the unit's PATH)", "install rootlesskit (Debian: apt-get install rootlesskit; docker-ce: docker-ce-rootless-extras)");
+  const binary = DRIVER_BINARY[spec.networkDriver];
+  if (binary && facts.binaries[binary] === null) {
+    error(`networkDriver "${spec.networkDriver}" needs the ${binary} binary, which is not installed: the daemon would fail to start`, `install ${binary === "pasta" ? "passt" : binary}, or choose another networkDriver`);
+  }
+  if (facts.binaries.rootlesskit !== null && rootlesskit === null) warning("the rootlesskit version could not be read: version checks were skipped", "check that `rootlesskit --version` works for the user");
+
+  if (spec.networkDriver === "pasta" && olderThan(rootlesskit, PASTA_ROOTLESSKIT)) {
+    error(`rootlesskit ${rootlesskit} has no pasta network driver (nor the implicit port driver); needs ≥ ${PASTA_ROOTLESSKIT}`, `upgrade rootlesskit, or use networkDriver "slirp4netns" (ipv6 works there)`);
+  } else if (compatNeeded(spec, facts)) {
+    if (!spec.pastaIpv6Compat) {
+      error(
+        `rootlesskit ${rootlesskit} starts pasta without IPv6 (--no-ra, IPv4 only); pasta IPv6 needs rootlesskit ≥ ${PASTA_IPV6_ROOTLESSKIT}`,
+        `set pastaIpv6Compat: true (an ExecStartPost= helper gives the namespace IPv6), or upgrade rootlesskit, or use networkDriver "slirp4netns"`,
+      );
+    } else if (facts.binaries.nsenter === null) {
+      error("the pastaIpv6Compat helper needs nsenter, which is not installed", "install util-linux (nsenter), or upgrade rootlesskit to ≥ 2.3.0 and drop pastaIpv6Compat");
+    }
+  }
+  if (spec.networkDriver === "gvisor-tap-vsock" && olderThan(rootlesskit, GVISOR_ROOTLESSKIT)) {
+    error(`rootlesskit ${rootlesskit} has no gvisor-tap-vsock network driver; needs ≥ ${GVISOR_ROOTLESSKIT}`, `upgrade rootlesskit, or use networkDriver "slirp4netns" or "pasta"`);
+  }
+  if (spec.detachNetns === true && olderThan(rootlesskit, PASTA_ROOTLESSKIT)) {
+    error(`rootlesskit ${rootlesskit} has no --detach-netns; needs ≥ ${PASTA_ROOTLESSKIT}`, "upgrade rootlesskit, or leave detachNetns unset");
+  }
+
+  const range = facts.pingGroupRange;
+  const icmpChecked = spec.verify.enabled && spec.verify.targets.some((target) => target.icmp);
+  if (icmpChecked && range !== null && !(range[0] <= facts.uid && facts.uid <= range[1])) {
+    warning(
+      `net.ipv4.ping_group_range is "${range[0]} ${range[1]}", which does not include the user's group (assumed gid ${facts.uid}): ICMP checks will fail while TCP works`,
+      `as root: sysctl -w net.ipv4.ping_group_range="0 2147483647" (and persist it in /etc/sysctl.d)`,
+    );
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// daemon.json
+
+function planDaemonJson(spec: NetworkSpec, facts: HostFacts, problems: CapabilityProblem[]): { content: string | null; changes: PropertyChange[] } | null {
+  let current: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(facts.daemonJson.content ?? "{}");
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new TypeError("not a JSON object");
+    current = parsed as Record<string, unknown>;
+  } catch (cause) {
+    problems.push({ severity: "error", message: `${facts.daemonJson.path} is not a JSON object (${(cause as Error).message})`, hint: `fix or remove ${facts.daemonJson.path}, then apply again` });
+    return null;
+  }
+  const managed = daemonJsonSettings(spec, facts);
+  const changes = Object.entries(managed)
+    .filter(([key, value]) => current[key] !== value)
+    .map(([key, value]) => withoutUndefined({ level: "file" as const, property: `daemon.json ${key}`, desired: String(value), actual: current[key] === undefined ? undefined : JSON.stringify(current[key]) }));
+  return { content: changes.length > 0 ? `${JSON.stringify({ ...current, ...managed }, null, 2)}\n` : null, changes };
+}
+
+function daemonJsonSettings(spec: NetworkSpec, facts: HostFacts): Record<string, string | boolean> {
+  const settings: Record<string, string | boolean> = { ipv6: true, "fixed-cidr-v6": spec.containerIpv6?.fixedCidrV6 ?? derivedContainerPrefix(spec.connection.host) };
+  // An unknown Docker version gets the old keys too: harmless on 27+, required before.
+  const dockerd = facts.versions.dockerd;
+  if (dockerd === null || compareVersions(dockerd, DOCKER_IPV6_STABLE) < 0) Object.assign(settings, { experimental: true, ip6tables: true });
+  return settings;
+}
+
+/** A stable /64 ULA per host, fdXX:XXXX:XXXX:XXXX::/64 from sha256(host); never fd00::/64 (the namespace's). */
+export function derivedContainerPrefix(host: string): string {
+  const hex = createHash("sha256").update(host, "utf8").digest("hex");
+  const groups = [`fd${hex.slice(0, 2)}`, hex.slice(2, 6), hex.slice(6, 10), hex.slice(10, 14)];
+  if (groups.join("") === "fd00000000000000") groups[3] = "0001";
+  return `${groups.map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Removes our settings (the file too when nothing else is in it) and the compat helper; restarts only if the daemon runs with our settings. */
+export function planRemoval(spec: NetworkSpec, facts: HostFacts): HostPlan {
+  const changes: PropertyChange[] = [];
+  const writes: FileWrite[] = [];
+  const ours = managedAssignments(facts.dropIn.content);
+  const remaining = editDropIn(facts.dropIn.content, {}, null);
+  if (remaining !== facts.dropIn.content) writes.push({ path: facts.dropIn.path, content: remaining, mode: DROP_IN_MODE });
+  changes.push(...environmentChanges("file", {}, ours, () => "removed with the resource"));
+  if (facts.compatScript.content !== null) {
+    writes.push({ path: facts.compatScript.path, content: null, mode: COMPAT_HELPER_MODE });
+    changes.push({ level: "file", property: "pastaIpv6Compat helper", actual: facts.compatScript.path, cause: "removed with the resource" });
+  }
+  const runningOurs = Object.entries(ours).filter(([name, value]) => facts.running.environment[name] === value && overridingDropIn(facts.dropIn.path, facts.otherDropIns, name)?.value !== value);
+  const active = facts.unit.activeState === "active";
+  changes.push(...runningOurs.map(([name, value]) => ({ level: "running" as const, property: name, actual: value, cause: "the running daemon has our setting" })));
+  const daemonReload = writes.some((write) => write.path === facts.dropIn.path);
+  const restart = active && runningOurs.length > 0 && spec.restart !== "never";
+  return { changes, problems: [], writes, daemonReload, restart, compatInUse: false, differs: changes.length > 0 || writes.length > 0 || restart };
+}
+
+/**
+ * The public inputs as the host really has them (from the environment systemd has loaded, else our file),
+ * keeping what the host cannot tell (connection, verify, unit, dropInName, restart) from the spec.
+ */
+export function observedInputs(spec: NetworkSpec, facts: HostFacts): NetworkArgs {
+  const env = { ...managedAssignments(facts.dropIn.content), ...pickManaged(facts.unit.environment) };
+  const get = (suffix: string): string | undefined => env[`${MANAGED_PREFIX}${suffix}`];
+  const words = (get("FLAGS") ?? "").split(/\s+/).filter((word) => word !== "");
+  const toBoolean = (value: string | undefined, truthy: string[]) => (value === undefined ? undefined : truthy.includes(value));
+  const mtu = Number(get("MTU"));
+  const observed = {
+    connection: spec.connection,
+    networkDriver: get("NET") as NetworkArgs["networkDriver"],
+    portDriver: get("PORT_DRIVER") as NetworkArgs["portDriver"],
+    ipv6: words.includes("--ipv6"),
+    mtu: get("MTU") !== undefined && Number.isInteger(mtu) ? mtu : undefined,
+    disableHostLoopback: toBoolean(get("DISABLE_HOST_LOOPBACK"), ["true", "1", ""]),
+    detachNetns: toBoolean(get("DETACH_NETNS"), ["true", "1"]),
+    slirp4netnsSandbox: get("SLIRP4NETNS_SANDBOX") as NetworkArgs["slirp4netnsSandbox"],
+    slirp4netnsSeccomp: get("SLIRP4NETNS_SECCOMP") as NetworkArgs["slirp4netnsSeccomp"],
+    extraFlags: words.filter((word) => word !== "--ipv6"),
+    containerIpv6: spec.containerIpv6 ? observedContainerIpv6(spec, facts) : undefined,
+    unit: spec.unit,
+    dropInName: spec.dropInName,
+    verify: spec.verify,
+    restart: spec.restart,
+    pastaIpv6Compat: ourExecStartPost(facts.dropIn.content) !== null || (spec.pastaIpv6Compat && !compatNeeded(spec, facts)),
+  };
+  return withoutUndefined(observed) as NetworkArgs;
+}
+
+function pickManaged(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => MANAGED_VARIABLES.includes(name)));
+}
+
+function observedContainerIpv6(spec: NetworkSpec, facts: HostFacts): NetworkSpec["containerIpv6"] {
+  let current: Record<string, unknown>;
+  try {
+    current = JSON.parse(facts.daemonJson.content ?? "{}") as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const wanted = daemonJsonSettings(spec, facts);
+  if (Object.entries(wanted).every(([key, value]) => current[key] === value)) return spec.containerIpv6;
+  return current.ipv6 === true && typeof current["fixed-cidr-v6"] === "string" ? { fixedCidrV6: current["fixed-cidr-v6"] } : undefined;
+}
+
+/** Pulumi cannot encode `undefined`: leave such keys out. */
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+}

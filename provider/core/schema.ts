@@ -1,0 +1,425 @@
+/**
+ * The public inputs of `RootlessDockerNetwork` (and of the CLI's hosts file), their validation, and the
+ * `DOCKERD_ROOTLESS_ROOTLESSKIT_*` environment they turn into. Pure: no I/O.
+ */
+import { z } from "zod";
+import { NETWORK_DRIVERS, PORT_DRIVERS, type NetworkDriver, type NetworkSpec, type PortDriver, type InputProblem, type Validation } from "./types";
+
+/** Pulumi's preview sentinel for values not known yet; such values are not validated. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Every variable whose name starts with this belongs to us in our drop-in. */
+export const MANAGED_PREFIX = "DOCKERD_ROOTLESS_ROOTLESSKIT_";
+
+/** The variables desiredEnvironment can set: on the effective and running levels only these are compared
+ * (the unit may set others of the prefix, such as STATE_DIR, which are not ours to judge). */
+export const MANAGED_VARIABLES = ["NET", "PORT_DRIVER", "MTU", "FLAGS", "DISABLE_HOST_LOOPBACK", "DETACH_NETNS", "SLIRP4NETNS_SANDBOX", "SLIRP4NETNS_SECCOMP"].map(
+  (suffix) => `${MANAGED_PREFIX}${suffix}`,
+);
+
+/** A public IPv6 anycast DNS resolver: only the default target; tests always name their own. */
+const DEFAULT_VERIFY_TARGET = { address: "2606:4700:4700::1111", tcpPort: 53, icmp: true };
+
+/** RootlessKit's own default MTU for the user-mode drivers; the others use 1500 (dockerd-rootless.sh). */
+const USER_MODE_DRIVERS: readonly NetworkDriver[] = ["slirp4netns", "pasta", "gvisor-tap-vsock"];
+
+/** RootlessKit flags that a typed input owns, and the input to use instead. */
+const OWNED_FLAGS: Record<string, string> = {
+  "--net": "networkDriver",
+  "--mtu": "mtu",
+  "--port-driver": "portDriver",
+  "--ipv6": "ipv6",
+  "--disable-host-loopback": "disableHostLoopback",
+  "--detach-netns": "detachNetns",
+  "--state-dir": "the unit's DOCKERD_ROOTLESS_ROOTLESSKIT_STATE_DIR (not managed here)",
+  "--copy-up": "dockerd-rootless.sh (it sets --copy-up itself)",
+  "--propagation": "dockerd-rootless.sh (it sets --propagation itself)",
+};
+
+// A schema transformer: the public schema uses it as identity; the preview schema lets every value be UNKNOWN.
+// Typed as identity on purpose: the preview schema's output differs only where UNKNOWN stands, and such a
+// result is never acted on (see validateNetworkArgs).
+type Wrap = <T extends z.ZodType>(schema: T) => T;
+const exact: Wrap = (schema) => schema;
+const orUnknown = ((schema: z.ZodType) => z.union([z.literal(UNKNOWN), schema])) as unknown as Wrap;
+
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+/** A string that reaches a host (file, command line, SSH): bounded, and free of NUL, newlines and other control characters. */
+const hostText = (maxLength: number) =>
+  z
+    .string()
+    .min(1, "must not be empty")
+    .max(maxLength, `must be at most ${maxLength} characters`)
+    .refine((value) => !CONTROL_CHARACTERS.test(value), "must not contain control characters (NUL, newline, tab, …)");
+
+/** ASCII only, so that look-alike letters (Cyrillic `а` for `a`) cannot name a different host or file. */
+const asciiName = (pattern: RegExp, maxLength: number, what: string) =>
+  z.string().max(maxLength, `must be at most ${maxLength} characters`).regex(pattern, what);
+
+const HOST_KEY_LINE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [\x21-\x7e][\x20-\x7e]*)?$/;
+const HOST_KEY_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+const PRIVATE_KEY = /^-----BEGIN [A-Z0-9 ]+-----\r?\n[\s\S]+\r?\n-----END [A-Z0-9 ]+-----\s*$/;
+
+function connectionFields(wrap: Wrap) {
+  return {
+    /** Address or DNS name of the host (ASCII; IPv6 literals without brackets). */
+    host: wrap(asciiName(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?$/, 253, "must be a host name or IP address (ASCII letters, digits, '.', '-', ':')")),
+    /** SSH port. */
+    port: wrap(z.number().int().min(1).max(65535).default(22)),
+    /** Login user: the user that runs rootless Docker. */
+    user: wrap(asciiName(/^[a-z_][a-z0-9_.-]*\$?$/, 32, "must be a POSIX user name (lowercase ASCII letters, digits, '_', '.', '-')").default("root")),
+    /** Password authentication. */
+    password: wrap(z.string().max(1024, "must be at most 1024 characters").refine((value) => !/[\0\r\n]/.test(value), "must not contain NUL or newlines")).optional(),
+    /** Private key (OpenSSH or PEM text, not a path). */
+    privateKey: wrap(z.string().max(16384, "must be at most 16384 characters").refine((value) => !value.includes("\0"), "must not contain NUL").regex(PRIVATE_KEY, "must be the text of a private key (-----BEGIN … PRIVATE KEY----- … -----END …-----), not a path")).optional(),
+    /** Passphrase of `privateKey`. */
+    privateKeyPassword: wrap(z.string().max(1024, "must be at most 1024 characters").refine((value) => !/[\0\r\n]/.test(value), "must not contain NUL or newlines")).optional(),
+    /** Path of an SSH agent socket (as SSH_AUTH_SOCK). */
+    agentSocketPath: wrap(hostText(4096)).optional(),
+    /** Dial attempts before giving up; -1 = unlimited. */
+    dialErrorLimit: wrap(z.number().int().min(-1).max(1000).default(10)),
+    /** Seconds allowed for each dial attempt. */
+    perDialTimeout: wrap(z.number().int().min(1).max(3600).default(15)),
+    /** The host's SSH public key, pinned: an OpenSSH line (`ssh-ed25519 AAAA…`) or a `SHA256:` fingerprint. */
+    hostKey: wrap(
+      z
+        .string()
+        .max(8192, "must be at most 8192 characters")
+        .refine((value) => HOST_KEY_LINE.test(value) || HOST_KEY_FINGERPRINT.test(value), "must be an OpenSSH public-key line (`ssh-ed25519 AAAA…`) or a fingerprint `SHA256:` + 43 base64 characters"),
+    ).optional(),
+    /** known_hosts file used when no `hostKey` is pinned (default ~/.ssh/known_hosts). */
+    knownHostsPath: wrap(hostText(4096)).optional(),
+    /** Skip host-key verification entirely (warned about on every use). */
+    dangerouslySkipHostKeyVerification: wrap(z.boolean()).optional(),
+  };
+}
+
+const triState = (wrap: Wrap) => wrap(z.union([z.enum(["auto", "true", "false"]), z.boolean()])).optional();
+
+function verifyTarget(wrap: Wrap) {
+  return z.strictObject({
+    /** IPv6 address to reach (no brackets). */
+    address: wrap(z.ipv6("must be an IPv6 address without brackets")),
+    /** TCP port to connect to; omitted = ICMP only. */
+    tcpPort: wrap(z.number().int().min(1).max(65535)).optional(),
+    /** Send an ICMPv6 echo. */
+    icmp: wrap(z.boolean().default(true)),
+  });
+}
+
+function argsSchema(wrap: Wrap) {
+  const connection = z.strictObject({
+    ...connectionFields(wrap),
+    /** A bastion to reach `host` through (same fields, no nested proxy). */
+    proxy: wrap(z.strictObject(connectionFields(wrap))).optional(),
+  });
+  return z.strictObject({
+    /** How to reach the host over SSH (the fields of @pulumi/command's remote.ConnectionArgs, plus known_hosts handling). */
+    connection: wrap(connection),
+    /** RootlessKit network driver (DOCKERD_ROOTLESS_ROOTLESSKIT_NET). */
+    networkDriver: wrap(z.enum(NETWORK_DRIVERS)),
+    /** RootlessKit port driver (DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER); default implicit with pasta, builtin otherwise. */
+    portDriver: wrap(z.enum(PORT_DRIVERS)).optional(),
+    /** Give the RootlessKit namespace IPv6 (`--ipv6` in DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS). */
+    ipv6: wrap(z.boolean().default(false)),
+    /** MTU of the namespace; default 65520 for slirp4netns/pasta/gvisor-tap-vsock, 1500 otherwise. Always written (moby#47765). */
+    mtu: wrap(z.number().int().min(68).max(65521)).optional(),
+    /** DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK; unset = the script's default. */
+    disableHostLoopback: wrap(z.boolean()).optional(),
+    /** DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS; unset = the script's default. */
+    detachNetns: wrap(z.boolean()).optional(),
+    /** DOCKERD_ROOTLESS_ROOTLESSKIT_SLIRP4NETNS_SANDBOX (auto, true, false); slirp4netns only. */
+    slirp4netnsSandbox: triState(wrap),
+    /** DOCKERD_ROOTLESS_ROOTLESSKIT_SLIRP4NETNS_SECCOMP (auto, true, false); slirp4netns only. */
+    slirp4netnsSeccomp: triState(wrap),
+    /** More RootlessKit flags, appended to DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS; not those a typed input owns. */
+    extraFlags: wrap(
+      z
+        .array(
+          wrap(
+            z
+              .string()
+              .max(256, "must be at most 256 characters")
+              .regex(/^--[a-z0-9][a-z0-9-]*(=[A-Za-z0-9._:/,@+-]+)?$/, "must be one flag like --name or --name=value (value: letters, digits, . _ : / , @ + -)")
+              .superRefine((flag, ctx) => {
+                const owner = ownerOfFlag(flag);
+                if (owner) ctx.addIssue({ code: "custom", message: `${flag.split("=")[0]} is managed by ${owner}; set that instead` });
+              }),
+          ),
+        )
+        .max(32, "must have at most 32 flags")
+        .default([]),
+    ),
+    /** Manage ~/.config/docker/daemon.json for IPv6 on the default bridge: `true` derives a /64 ULA from the host name. */
+    containerIpv6: wrap(
+      z.union([
+        z.boolean(),
+        z.strictObject({
+          /** A /64 ULA (fc00::/7) outside fd00::/64, e.g. fd12:3456:789a:1::/64. */
+          fixedCidrV6: wrap(z.cidrv6("must be an IPv6 prefix like fd12:3456:789a:1::/64").refine(isUsableContainerPrefix, "must be a /64 inside fc00::/7 (ULA) and outside fd00::/64, which slirp4netns and pasta use in the namespace")).optional(),
+        }),
+      ]),
+    ).optional(),
+    /** The systemd user unit of rootless Docker. */
+    unit: wrap(asciiName(/^[A-Za-z0-9:_.@-]+\.service$/, 100, "must be a unit name like docker.service (ASCII letters, digits, ':', '_', '.', '@', '-')").default("docker.service")),
+    /** File name of our drop-in in ~/.config/systemd/user/UNIT.d/. */
+    dropInName: wrap(asciiName(/^[A-Za-z0-9_@-][A-Za-z0-9_.@-]*\.conf$/, 100, "must be a bare file name ending in .conf (ASCII letters, digits, '_', '.', '@', '-'; no '/', not starting with '.')").default("override.conf")),
+    /** Check IPv6 reachability after each apply. */
+    verify: wrap(
+      z
+        .strictObject({
+          /** false = do not verify. */
+          enabled: wrap(z.boolean().default(true)),
+          /** What to reach; default a public IPv6 DNS resolver (TCP 53 and ICMP). */
+          targets: wrap(z.array(wrap(verifyTarget(wrap))).min(1, "must name at least one target").max(16).default([DEFAULT_VERIFY_TARGET])),
+          /** Fail (and roll back) the apply when a target is unreachable. */
+          required: wrap(z.boolean().default(false)),
+          /** Total time for retries while router advertisements and DAD settle. */
+          timeoutSeconds: wrap(z.number().int().min(1).max(600).default(60)),
+          /** Local image for the bridge-container check (never pulled). */
+          image: wrap(asciiName(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/, 255, "must be an image reference like local/busybox or name:tag").default("local/busybox")),
+        })
+        .default({ enabled: true, targets: [DEFAULT_VERIFY_TARGET], required: false, timeoutSeconds: 60, image: "local/busybox" }),
+    ),
+    /** on-change = restart the daemon when the settings in force differ; never = leave the restart to you. */
+    restart: wrap(z.enum(["on-change", "never"]).default("on-change")),
+    /** With pasta + IPv6 on RootlessKit < 2.3.0, install an ExecStartPost helper that gives the namespace IPv6. */
+    pastaIpv6Compat: wrap(z.boolean().default(false)),
+  });
+}
+
+/** The public inputs, exactly as users write them. */
+export const networkArgsSchema = argsSchema(exact);
+export const connectionSchema = networkArgsSchema.shape.connection;
+export type NetworkArgs = z.input<typeof networkArgsSchema>;
+
+const previewArgsSchema = argsSchema(orUnknown);
+
+function ownerOfFlag(flag: string): string | undefined {
+  const name = flag.split("=")[0];
+  if (name.startsWith("--slirp4netns-")) return "slirp4netnsSandbox/slirp4netnsSeccomp (other slirp4netns flags are not supported)";
+  return OWNED_FLAGS[name];
+}
+
+/** The /64 the daemon's bridge may use: a ULA, and not the namespace's own fd00::/64. */
+function isUsableContainerPrefix(cidr: string): boolean {
+  const [address, length] = cidr.split("/");
+  const groups = expandIpv6(address);
+  if (length !== "64" || groups === null) return false;
+  const isUla = (groups[0] & 0xfe00) === 0xfc00;
+  const isNamespacePrefix = groups[0] === 0xfd00 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0;
+  return isUla && !isNamespacePrefix;
+}
+
+/** The eight 16-bit groups of an IPv6 address, or null. */
+export function expandIpv6(address: string): number[] | null {
+  const halves = address.toLowerCase().split("::");
+  if (halves.length > 2) return null;
+  const parse = (part: string) => (part === "" ? [] : part.split(":"));
+  const head = parse(halves[0]);
+  const tail = halves.length === 2 ? parse(halves[1]) : [];
+  const missing = 8 - head.length - tail.length;
+  if ((halves.length === 1 && missing !== 0) || (halves.length === 2 && missing < 1)) return null;
+  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill("0"), ...tail];
+  if (!groups.every((group) => /^[0-9a-f]{1,4}$/.test(group))) return null;
+  return groups.map((group) => parseInt(group, 16));
+}
+
+/** True when the value is, or contains, Pulumi's unknown sentinel. */
+export function containsUnknown(value: unknown): boolean {
+  if (value === UNKNOWN) return true;
+  if (Array.isArray(value)) return value.some(containsUnknown);
+  if (typeof value === "object" && value !== null) return Object.values(value).some(containsUnknown);
+  return false;
+}
+
+/**
+ * Validates the raw inputs and applies the defaults. Returns every problem at once, each with its property path.
+ * Values equal to UNKNOWN are not validated and skip the cross-field rules they take part in; when the inputs
+ * contain UNKNOWN and nothing known is wrong, `value` still holds UNKNOWN at those places: do not act on it.
+ * `__provider` (added by Pulumi's dynamic resources) is ignored.
+ */
+export function validateNetworkArgs(raw: unknown): Validation<NetworkSpec> {
+  const input = withoutPulumiKeys(raw);
+  const parsed = previewArgsSchema.safeParse(input);
+  const problems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => problemsOf(issue, []));
+  problems.push(...crossFieldProblems(input));
+  if (problems.length > 0 || !parsed.success) return { ok: false, problems: dedupe(problems) };
+  const spec = toSpec(parsed.data);
+  return { ok: true, value: spec, warnings: warningsFor(spec) };
+}
+
+function withoutPulumiKeys(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
+  const { __provider: _ignored, ...rest } = raw as Record<string, unknown>;
+  return rest;
+}
+
+/** zod's issue → our problems; a union with the UNKNOWN literal reports only the real branch. */
+function problemsOf(issue: z.core.$ZodIssue, prefix: PropertyKey[]): InputProblem[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === "invalid_union" && issue.errors.length === 2 && isUnknownLiteralBranch(issue.errors[0])) {
+    return issue.errors[1].flatMap((inner) => problemsOf(inner, path));
+  }
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => ({ property: formatPath([...path, key]), reason: "is not a known input (check the spelling)" }));
+  }
+  return [{ property: formatPath(path), reason: issue.message }];
+}
+
+function isUnknownLiteralBranch(issues: z.core.$ZodIssue[]): boolean {
+  return issues.length === 1 && issues[0].code === "invalid_value" && issues[0].values.length === 1 && issues[0].values[0] === UNKNOWN;
+}
+
+/** `connection.port`, `extraFlags[1]`, `verify.targets[0].address`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((text, key) => (typeof key === "number" ? `${text}[${key}]` : text === "" ? String(key) : `${text}.${String(key)}`), "");
+}
+
+function dedupe(problems: InputProblem[]): InputProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const key = `${problem.property}\0${problem.reason}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-field rules (RootlessKit cmd/rootlesskit/main.go). Each reads its fields only when they are known and
+// individually valid: an invalid field is already reported, an UNKNOWN one cannot be judged yet.
+
+const SKIP = Symbol("skip");
+type Known<T> = T | typeof SKIP;
+
+function knownField<T extends z.ZodType>(raw: unknown, path: string[], schema: T): Known<z.output<T>> {
+  let value: unknown = raw;
+  for (const key of path) {
+    if (value === UNKNOWN) return SKIP;
+    value = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+  }
+  if (containsUnknown(value)) return SKIP;
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : SKIP;
+}
+
+function crossFieldProblems(raw: unknown): InputProblem[] {
+  const fields = networkArgsSchema.shape;
+  const net = knownField(raw, ["networkDriver"], fields.networkDriver);
+  const port = knownField(raw, ["portDriver"], fields.portDriver);
+  const ipv6 = knownField(raw, ["ipv6"], fields.ipv6);
+  const mtu = knownField(raw, ["mtu"], fields.mtu);
+  const compat = knownField(raw, ["pastaIpv6Compat"], fields.pastaIpv6Compat);
+  const problems: InputProblem[] = [];
+  const add = (property: string, reason: string) => problems.push({ property, reason });
+
+  if (net !== SKIP && port !== SKIP && port !== undefined) {
+    const allowed = allowedPortDrivers(net);
+    if (!allowed.includes(port)) {
+      add("portDriver", `portDriver "${port}" does not work with networkDriver "${net}": RootlessKit allows ${allowed.map((d) => `"${d}"`).join(", ")} with ${net}`);
+    }
+  }
+  if (net !== SKIP && ipv6 === true) {
+    if (net === "gvisor-tap-vsock") add("ipv6", `ipv6 with networkDriver "gvisor-tap-vsock" is a RootlessKit error: use "slirp4netns" or "pasta" for IPv6`);
+    if (net === "vpnkit" || net === "lxc-user-nic") add("ipv6", `ipv6 with networkDriver "${net}" is silently discarded by RootlessKit: use "slirp4netns" or "pasta" for IPv6`);
+  }
+  if (compat === true && net !== SKIP && ipv6 !== SKIP && (net !== "pasta" || !ipv6)) {
+    add("pastaIpv6Compat", `pastaIpv6Compat only applies to networkDriver "pasta" with ipv6: true (got networkDriver "${net}", ipv6 ${ipv6})`);
+  }
+  if (ipv6 === true && mtu !== SKIP && mtu !== undefined && mtu < 1280) add("mtu", `mtu ${mtu} is below 1280, the minimum IPv6 needs`);
+  if (net !== SKIP && net !== "slirp4netns") {
+    for (const name of ["slirp4netnsSandbox", "slirp4netnsSeccomp"] as const) {
+      const value = knownField(raw, [name], fields[name]);
+      if (value !== SKIP && value !== undefined) add(name, `${name} only applies to networkDriver "slirp4netns" (got "${net}")`);
+    }
+  }
+  problems.push(...credentialProblems(raw, ["connection"]), ...credentialProblems(raw, ["connection", "proxy"]));
+  return problems;
+}
+
+/** RootlessKit's valid network × port driver combinations. */
+export function allowedPortDrivers(net: NetworkDriver): PortDriver[] {
+  switch (net) {
+    case "pasta":
+      return ["implicit", "none"];
+    case "slirp4netns":
+      return ["builtin", "slirp4netns", "none"];
+    case "gvisor-tap-vsock":
+      return ["builtin", "gvisor-tap-vsock", "none"];
+    default:
+      return ["builtin", "none"];
+  }
+}
+
+function credentialProblems(raw: unknown, path: string[]): InputProblem[] {
+  const connection = knownField(raw, path, z.record(z.string(), z.unknown()).optional());
+  if (connection === SKIP || connection === undefined) return [];
+  const credentials = ["privateKey", "password", "agentSocketPath"];
+  if (credentials.some((name) => connection[name] !== undefined)) return [];
+  return [{ property: path.join("."), reason: `needs a credential: set privateKey, password or agentSocketPath` }];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type ParsedArgs = z.output<typeof networkArgsSchema>;
+
+function toSpec(args: ParsedArgs): NetworkSpec {
+  const tri = (value: ParsedArgs["slirp4netnsSandbox"]) => (value === undefined ? undefined : (String(value) as "auto" | "true" | "false"));
+  const container = args.containerIpv6;
+  // Optional inputs left out stay absent (not `undefined`): the spec is echoed through Pulumi, which rejects undefined.
+  const spec: NetworkSpec = {
+    connection: args.connection,
+    networkDriver: args.networkDriver,
+    portDriver: args.portDriver ?? (args.networkDriver === "pasta" ? "implicit" : "builtin"),
+    ipv6: args.ipv6,
+    mtu: args.mtu ?? defaultMtu(args.networkDriver),
+    disableHostLoopback: args.disableHostLoopback,
+    detachNetns: args.detachNetns,
+    slirp4netnsSandbox: tri(args.slirp4netnsSandbox),
+    slirp4netnsSeccomp: tri(args.slirp4netnsSeccomp),
+    extraFlags: args.extraFlags,
+    containerIpv6: container === true ? {} : container === false || container === undefined ? undefined : container,
+    unit: args.unit,
+    dropInName: args.dropInName,
+    verify: args.verify,
+    restart: args.restart,
+    pastaIpv6Compat: args.pastaIpv6Compat,
+  };
+  for (const key of Object.keys(spec) as (keyof NetworkSpec)[]) if (spec[key] === undefined) delete spec[key];
+  return spec;
+}
+
+export function defaultMtu(net: NetworkDriver): number {
+  return USER_MODE_DRIVERS.includes(net) ? 65520 : 1500;
+}
+
+function warningsFor(spec: NetworkSpec): string[] {
+  const warnings: string[] = [];
+  for (const [connection, label] of [[spec.connection, "connection"], [spec.connection.proxy, "connection.proxy"]] as const) {
+    if (connection?.dangerouslySkipHostKeyVerification) {
+      warnings.push(`${label}.dangerouslySkipHostKeyVerification is set: the host key of ${connection.host} is not checked, so anyone on the path can impersonate it (pin hostKey instead)`);
+    }
+  }
+  if (spec.ipv6 && spec.verify.enabled && spec.verify.targets.some((target) => target.address === DEFAULT_VERIFY_TARGET.address)) {
+    warnings.push(`verify.targets defaults to the public resolver ${DEFAULT_VERIFY_TARGET.address}: hosts without Internet access fail verification; name a target of your own`);
+  }
+  return warnings;
+}
+
+/** The DOCKERD_ROOTLESS_ROOTLESSKIT_* variables the spec asks for (the values we own in the drop-in). */
+export function desiredEnvironment(spec: NetworkSpec): Record<string, string> {
+  const env: Record<string, string> = {
+    [`${MANAGED_PREFIX}NET`]: spec.networkDriver,
+    [`${MANAGED_PREFIX}PORT_DRIVER`]: spec.portDriver,
+    [`${MANAGED_PREFIX}MTU`]: String(spec.mtu),
+  };
+  const flags = [...(spec.ipv6 ? ["--ipv6"] : []), ...spec.extraFlags];
+  if (flags.length > 0) env[`${MANAGED_PREFIX}FLAGS`] = flags.join(" ");
+  if (spec.disableHostLoopback !== undefined) env[`${MANAGED_PREFIX}DISABLE_HOST_LOOPBACK`] = String(spec.disableHostLoopback);
+  if (spec.detachNetns !== undefined) env[`${MANAGED_PREFIX}DETACH_NETNS`] = String(spec.detachNetns);
+  if (spec.slirp4netnsSandbox !== undefined) env[`${MANAGED_PREFIX}SLIRP4NETNS_SANDBOX`] = spec.slirp4netnsSandbox;
+  if (spec.slirp4netnsSeccomp !== undefined) env[`${MANAGED_PREFIX}SLIRP4NETNS_SECCOMP`] = spec.slirp4netnsSeccomp;
+  return env;
+}

@@ -1,0 +1,280 @@
+/**
+ * IPv6 reachability from inside the RootlessKit network namespace (and optionally a bridge container):
+ * the probe script, and the pure interpretation of its output with a diagnosis a user can act on.
+ */
+import { ROOTLESSKIT_FUNCTIONS, SESSION_PRELUDE, fromBase64, shellQuote } from "./scripts";
+import type { Diagnosis, PathResult, TargetResult, VerificationResult, VerifySpec } from "./types";
+
+export interface VerifyOptions {
+  /** Also probe from a bridge container (`docker run --rm --pull=never IMAGE`). */
+  container: boolean;
+  /** The user unit running rootless Docker (default `docker.service`). */
+  unit?: string;
+}
+
+/**
+ * Runs inside the namespace and inside the container (busybox there: no bash, no base64), so it prints
+ * plain markers made of addresses, numbers and words only. Arguments: seconds to keep retrying, then
+ * one `ADDRESS,PORT|-,1|0` per target. It retries until every probe succeeds because router
+ * advertisements and DAD settle for a few seconds after a restart.
+ */
+const PROBE = `deadline=$(( $(date +%s) + $1 ))
+shift
+if command -v bash >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then tcp=bash
+elif command -v nc >/dev/null 2>&1 && nc -h 2>&1 | grep -q -e '-z'; then tcp=nc
+elif command -v curl >/dev/null 2>&1; then tcp=curl
+elif command -v nc >/dev/null 2>&1; then tcp=nc-plain
+else tcp=none; fi
+echo "RDN tcptool $tcp"
+tcp_connect() {
+  case $tcp in
+    bash) timeout 4 bash -c 'exec 3<>"/dev/tcp/$1/$2"' probe "$1" "$2" 2>/dev/null ;;
+    nc) nc -z -w 3 "$1" "$2" </dev/null >/dev/null 2>&1 ;;
+    curl) [ "$(curl -s -o /dev/null -w '%{time_connect}' --connect-timeout 3 --max-time 4 "http://[$1]:$2/" 2>/dev/null)" != 0.000000 ] ;;
+    nc-plain) echo | nc -w 3 "$1" "$2" >/dev/null 2>&1 ;;
+    *) return 1 ;;
+  esac
+}
+reason() { grep -v '^$' | tail -n 1 | tr -cd 'A-Za-z0-9 .:,%=()/-'; }
+attempt=0
+while :; do
+  attempt=$((attempt + 1))
+  echo "RDN attempt $attempt"
+  ip -6 addr show 2>/dev/null | awk '$1 == "inet6" && / scope global/ { print "RDN addr", $2, (/tentative/ ? "tentative" : "ok") }'
+  ip -6 route show 2>/dev/null | awk '$1 == "default" { $1 = $1; print "RDN route", $0; exit }'
+  all=1
+  for target in "$@"; do
+    address=\${target%%,*}
+    rest=\${target#*,}
+    port=\${rest%%,*}
+    if [ "\${rest#*,}" = 1 ]; then
+      out=$(ping -6 -c 1 -W 2 "$address" 2>&1)
+      if [ $? = 0 ]; then
+        rtt=$(printf '%s\\n' "$out" | sed -n 's/.*time[=<] *\\([0-9.]*\\).*/\\1/p' | head -n 1)
+        echo "RDN ping $address ok \${rtt:--}"
+      else
+        all=0
+        echo "RDN ping $address fail $(printf '%s\\n' "$out" | reason)"
+      fi
+    fi
+    if [ "$port" != - ]; then
+      if tcp_connect "$address" "$port"; then echo "RDN tcp $address $port ok"; else all=0; echo "RDN tcp $address $port fail"; fi
+    fi
+  done
+  [ "$all" = 1 ] && break
+  [ "$(date +%s)" -ge "$deadline" ] && break
+  sleep 1
+done
+echo "RDN done"
+`;
+
+export function verifyScript(verify: VerifySpec, options: VerifyOptions): string {
+  const targets = verify.targets.map((target) => shellQuote(`${target.address},${target.tcpPort ?? "-"},${target.icmp ? 1 : 0}`)).join(" ");
+  // The targets travel in the output too, so the parser needs nothing but the output.
+  const announce = verify.targets.map((target) => `echo ${shellQuote(`RDN target ${target.address} ${target.tcpPort ?? "-"} ${target.icmp ? 1 : 0}`)}\n`).join("");
+  const seconds = Math.max(1, Math.ceil(verify.timeoutSeconds));
+  const container = options.container
+    ? `echo 'RDN path container'
+if ! command -v docker >/dev/null 2>&1; then
+  echo "RDN pathfailed $(printf 'no docker command on PATH' | rdn_b64)"
+else
+  err=$(mktemp)
+  DOCKER_HOST="unix://$XDG_RUNTIME_DIR/docker.sock" docker run --rm --pull=never ${shellQuote(verify.image)} sh -c "$probe" probe ${seconds} ${targets} 2>"$err"
+  rc=$?
+  [ "$rc" = 0 ] || echo "RDN pathfailed $(printf 'docker run exited with %s: %s' "$rc" "$(tail -n 3 "$err")" | rdn_b64)"
+  rm -f "$err"
+fi
+`
+    : "";
+  return `#!/bin/sh
+${SESSION_PRELUDE}${ROOTLESSKIT_FUNCTIONS}probe=${shellQuote(PROBE)}
+echo 'RDN begin 1'
+echo "RDN checkedat $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "RDN groups $(id -G)"
+${announce}echo 'RDN path namespace'
+main_pid=$(systemctl --user show -p MainPID --value ${shellQuote(options.unit ?? "docker.service")} 2>/dev/null)
+case $main_pid in ''|0|*[!0-9]*) main_pid= ;; esac
+state_dir=$(rdn_state_dir "$main_pid")
+if [ -z "$main_pid" ]; then
+  echo "RDN nodaemon $(printf 'the unit has no main process' | rdn_b64)"
+elif ! child=$(rdn_child_pid "$state_dir"); then
+  echo "RDN nodaemon $(printf 'no live child_pid in %s' "$state_dir" | rdn_b64)"
+else
+  rdn_in_netns "$state_dir" "$child" sh -c "$probe" probe ${seconds} ${targets}
+fi
+${container}echo 'RDN end'
+`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// parse
+
+interface RawPath {
+  path: "namespace" | "container";
+  noDaemon: string | null;
+  failed: string | null;
+  attempts: number;
+  addresses: { address: string; tentative: boolean }[];
+  route: string | null;
+  pings: Map<string, { ok: boolean; rtt: number | null; reason: string }>;
+  tcps: Map<string, boolean>;
+}
+
+interface RawVerification {
+  checkedAt: string;
+  groups: number[];
+  targets: VerifySpec["targets"];
+  paths: RawPath[];
+}
+
+function readPaths(stdout: string): RawVerification {
+  let checkedAt = "";
+  let groups: number[] = [];
+  const targets: VerifySpec["targets"] = [];
+  const paths: RawPath[] = [];
+  const current = (): RawPath | undefined => paths[paths.length - 1];
+  for (const line of stdout.split("\n")) {
+    const [marker, key, ...fields] = line.trim().split(/\s+/);
+    if (marker !== "RDN") continue;
+    const path = current();
+    switch (key) {
+      case "checkedat":
+        checkedAt = fields[0] ?? "";
+        break;
+      case "groups":
+        groups = fields.map(Number).filter((gid) => Number.isInteger(gid));
+        break;
+      case "target":
+        if (fields[0]) targets.push({ address: fields[0], ...(fields[1] !== "-" ? { tcpPort: Number(fields[1]) } : {}), icmp: fields[2] === "1" });
+        break;
+      case "path":
+        if (fields[0] === "namespace" || fields[0] === "container") {
+          paths.push({ path: fields[0], noDaemon: null, failed: null, attempts: 0, addresses: [], route: null, pings: new Map(), tcps: new Map() });
+        }
+        break;
+      case "nodaemon":
+        if (path) path.noDaemon = fromBase64(fields[0] ?? "");
+        break;
+      case "pathfailed":
+        if (path) path.failed = fromBase64(fields[0] ?? "");
+        break;
+      case "attempt":
+        // Only the last attempt counts: earlier ones ran while addresses and routes were settling.
+        if (path) Object.assign(path, { attempts: Number(fields[0]) || path.attempts + 1, addresses: [], route: null, pings: new Map(), tcps: new Map() });
+        break;
+      case "addr":
+        path?.addresses.push({ address: fields[0] ?? "", tentative: fields[1] === "tentative" });
+        break;
+      case "route":
+        if (path) path.route = fields.join(" ");
+        break;
+      case "ping":
+        if (path && fields[0]) {
+          const rtt = Number(fields[2]);
+          path.pings.set(fields[0], { ok: fields[1] === "ok", rtt: fields[1] === "ok" && Number.isFinite(rtt) ? rtt : null, reason: fields.slice(2).join(" ") });
+        }
+        break;
+      case "tcp":
+        if (path && fields[0]) path.tcps.set(`${fields[0]} ${fields[1]}`, fields[2] === "ok");
+        break;
+    }
+  }
+  return { checkedAt, groups, targets, paths };
+}
+
+/** The kernel lets a process open ICMP ping sockets when any of its groups is inside net.ipv4.ping_group_range. */
+function pingAllowed(range: [number, number] | null, groups: number[]): boolean | null {
+  if (range === null || groups.length === 0) return null;
+  return groups.some((gid) => gid >= range[0] && gid <= range[1]);
+}
+
+function judgePath(raw: RawPath, specTargets: VerifySpec["targets"], pingOk: boolean | null): PathResult {
+  const targets: TargetResult[] = specTargets.map((target) => {
+    const ping = raw.pings.get(target.address);
+    const tcp = target.tcpPort === undefined ? undefined : raw.tcps.get(`${target.address} ${target.tcpPort}`);
+    return {
+      address: target.address,
+      ...(target.tcpPort !== undefined ? { tcpPort: target.tcpPort } : {}),
+      icmp: target.icmp && ping ? ping.ok : null,
+      tcp: tcp ?? null,
+      rttMs: ping?.rtt ?? null,
+    };
+  });
+  const addresses = raw.addresses.filter((entry) => !entry.tentative).map((entry) => entry.address);
+  const tentative = raw.addresses.filter((entry) => entry.tentative).map((entry) => entry.address);
+  const where = raw.path === "namespace" ? "the RootlessKit network namespace" : "a bridge container";
+  const result = (diagnosis: Diagnosis, detail: string): PathResult => ({
+    path: raw.path,
+    reachable: diagnosis === "reachable",
+    diagnosis,
+    detail,
+    addresses,
+    defaultRoute: raw.route,
+    targets,
+  });
+  if (raw.noDaemon !== null) return result("daemon-not-running", `rootless Docker is not running: ${raw.noDaemon}`);
+  if (raw.failed !== null && raw.attempts === 0) return result("target-unreachable", `could not probe from ${where}: ${raw.failed}`);
+  const expected = targets.flatMap((target, index) => [
+    ...(specTargets[index].icmp ? [target.icmp] : []),
+    ...(specTargets[index].tcpPort !== undefined ? [target.tcp] : []),
+  ]);
+  if (expected.length > 0 && expected.every((outcome) => outcome === true)) {
+    return result("reachable", `${where} reaches ${targets.map((target) => target.address).join(", ")}`);
+  }
+  if (addresses.length === 0) {
+    const pending = tentative.length > 0 ? ` (still tentative: ${tentative.join(", ")})` : "";
+    return result("no-global-ipv6-address", `${where} has no usable global IPv6 address${pending}`);
+  }
+  if (raw.route === null) return result("no-default-route", `${where} has no IPv6 default route (addresses: ${addresses.join(", ")})`);
+  const icmpFailed = targets.filter((target) => target.icmp === false);
+  if (icmpFailed.length > 0 && pingOk === false) {
+    const tcpWorks = targets.some((target) => target.tcp === true);
+    return result(
+      "icmp-blocked-by-ping-group-range",
+      `ICMPv6 echo fails${tcpWorks ? " while TCP works" : ""}: the host's net.ipv4.ping_group_range excludes the user's groups, and slirp4netns/pasta need ping sockets on the host`,
+    );
+  }
+  const failures = targets
+    .flatMap((target, index) => [
+      target.icmp === false ? `ping ${target.address}: ${raw.pings.get(target.address)?.reason || "no reply"}` : null,
+      target.tcp === false ? `tcp [${target.address}]:${target.tcpPort}: no connection` : null,
+      target.icmp === null && specTargets[index].icmp ? `ping ${target.address}: not probed` : null,
+      target.tcp === null && target.tcpPort !== undefined ? `tcp [${target.address}]:${target.tcpPort}: not probed` : null,
+    ])
+    .filter((entry): entry is string => entry !== null);
+  return result("target-unreachable", `from ${where}: ${failures.join("; ") || "no probe ran"}`);
+}
+
+/**
+ * Interprets the output of `verifyScript`. Paths the script never reached (cut-off output) count as
+ * unreachable with a detail that says so, never as success.
+ */
+export function parseVerification(stdout: string, options: { pingGroupRange: [number, number] | null }): VerificationResult {
+  const { checkedAt, groups, targets, paths: rawPaths } = readPaths(stdout);
+  const pingOk = pingAllowed(options.pingGroupRange, groups);
+  const paths = rawPaths.map((raw) => judgePath(raw, targets, pingOk));
+  if (paths.length === 0) {
+    paths.push({
+      path: "namespace",
+      reachable: false,
+      diagnosis: "target-unreachable",
+      detail: `the verification produced no result (${stdout.length} characters of output)`,
+      addresses: [],
+      defaultRoute: null,
+      targets: [],
+    });
+  }
+  const all = paths.flatMap((path) => path.targets);
+  const failed = paths.find((path) => !path.reachable);
+  const rtts = all.map((target) => target.rttMs).filter((rtt): rtt is number => rtt !== null);
+  return {
+    reachable: failed === undefined,
+    icmp: all.some((target) => target.icmp !== null) && all.every((target) => target.icmp !== false),
+    tcp: all.some((target) => target.tcp !== null) && all.every((target) => target.tcp !== false),
+    rttMs: rtts.length > 0 ? Math.max(...rtts) : null,
+    checkedAt,
+    diagnosis: failed?.diagnosis ?? "reachable",
+    detail: paths.map((path) => `${path.path}: ${path.detail}`).join("; "),
+    paths,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * `RootlessDockerFleet`: one `RootlessDockerNetwork` per host, rolled out in waves.
+ *
+ * Restarting rootless Docker stops every container on the host (no live-restore in rootless mode), so
+ * a fleet must not restart all hosts at once. Each resource of wave N `dependsOn` every resource of
+ * wave N-1, and a `RootlessDockerNetwork` finishes only after its host applied *and* verified IPv6
+ * (a required verification that fails rolls the host back and fails the resource). Pulumi skips
+ * every dependent of a failed resource, so a failure in one wave leaves all later waves untouched.
+ * Pulumi reports that failure on the failed host's own resource; the fleet logs its wave plan up front
+ * (`pulumi up` shows it) together with what a failure in each wave leaves done and untouched.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { describeWaveOutcome, mergeSettings, planWaves, waveOutcome, type WaveOptions } from "./core/waves";
+import { RootlessDockerNetwork, type RootlessDockerNetworkArgs } from "./resource";
+
+type SharedSettings = Omit<RootlessDockerNetworkArgs, "connection"> & { connection?: Partial<pulumi.Unwrap<RootlessDockerNetworkArgs["connection"]>> };
+
+/** One host of the fleet: its name (also the resource name suffix), its connection, and any inputs that differ from `defaults`. */
+export type FleetHost = Partial<RootlessDockerNetworkArgs> & {
+  name: string;
+  /** Resources this host's network waits for besides the previous wave, e.g. its own prerequisite `remote.Command`. */
+  dependsOn?: pulumi.Resource[];
+};
+
+export interface RootlessDockerFleetArgs extends WaveOptions {
+  /** A plain list (names must be known when the program runs, to name resources and plan the waves). */
+  hosts: FleetHost[];
+  /** Inputs shared by every host; a host's own value wins, mappings (`connection`, `verify`) are merged key by key. */
+  defaults?: SharedSettings;
+}
+
+export class RootlessDockerFleet extends pulumi.ComponentResource {
+  /** The hosts in rollout order, wave by wave. */
+  declare readonly waves: string[][];
+  /** Each host's resource, by host name. */
+  declare readonly networks: Record<string, RootlessDockerNetwork>;
+  /** Each host's verification result (null when verification is disabled), by host name. */
+  declare readonly verifications: pulumi.Output<Record<string, RootlessDockerNetwork["verification"] extends pulumi.Output<infer T> ? T : never>>;
+
+  constructor(name: string, args: RootlessDockerFleetArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("rootless-docker:index:RootlessDockerFleet", name, {}, opts);
+    const names = args.hosts.map((host) => host.name);
+    const waves = planWaves(names, args);
+    if (!waves.ok) {
+      const problems = waves.problems.map((problem) => `  ${problem.property}: ${problem.reason}`).join("\n");
+      throw new pulumi.ResourceError(`fleet ${name}: invalid hosts or wave settings, nothing was created:\n${problems}`, this);
+    }
+    this.waves = waves.value;
+    pulumi.log.info(describeRollout(this.waves), this);
+
+    const byName = new Map(args.hosts.map((host) => [host.name, host]));
+    const networks: Record<string, RootlessDockerNetwork> = {};
+    let previousWave: RootlessDockerNetwork[] = [];
+    for (const wave of this.waves) {
+      const current = wave.map((hostName) => {
+        const { name: _hostName, dependsOn = [], ...overrides } = byName.get(hostName)!;
+        const network = new RootlessDockerNetwork(`${name}-${hostName}`, mergeInputs(args.defaults ?? {}, overrides) as RootlessDockerNetworkArgs, {
+          parent: this,
+          dependsOn: [...previousWave, ...dependsOn],
+        });
+        networks[hostName] = network;
+        return network;
+      });
+      previousWave = current;
+    }
+    this.networks = networks;
+    this.verifications = pulumi.all(Object.fromEntries(Object.entries(networks).map(([hostName, network]) => [hostName, network.verification])));
+    this.registerOutputs({ waves: this.waves, verifications: this.verifications });
+  }
+}
+
+/** The wave plan, and for each wave what a failure there leaves done and untouched. */
+function describeRollout(waves: string[][]): string {
+  const lines = waves.map((wave, index) => {
+    const ifFails = describeWaveOutcome(waveOutcome(waves, wave));
+    return `  wave ${index + 1}: ${wave.join(", ")}  (if it fails: ${ifFails})`;
+  });
+  return [`rolling out in ${waves.length} wave(s); a failed host makes Pulumi skip every later wave:`, ...lines].join("\n");
+}
+
+/** Shared settings under per-host overrides (`mergeSettings`), resolved first because either side may be an Output. */
+function mergeInputs(defaults: Record<string, unknown>, overrides: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    const shared = merged[key];
+    merged[key] = shared === undefined ? value : pulumi.all([shared, value]).apply(([base, own]) => mergeSettings(base, own));
+  }
+  return merged;
+}
+

@@ -1,0 +1,227 @@
+/**
+ * Dialing one SSH hop (the target, or the bastion in front of it): host-key check, authentication,
+ * and retries of network failures only. Auth and host-key failures are final on the first attempt.
+ */
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { ConnectionSpec } from "../core/types";
+import { ConnectionError, HostKeyError, type RootlessDockerError } from "../errors";
+import { checkHostKey, describeKey, type HostKeySource } from "./host-keys";
+import { recordConnect } from "./trace";
+
+export type HopSpec = Omit<ConnectionSpec, "proxy">;
+
+export interface Hop {
+  spec: HopSpec;
+  label: string;
+  /** The step named in errors: `connect`, `connect via bastion …`, `connect to bastion …`. */
+  step: string;
+  /** This hop is the bastion (traced with `via: "proxy"`). */
+  isProxy: boolean;
+  onWarning: (message: string) => void;
+}
+
+const FIRST_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 5_000;
+/** Detects a host that vanished without closing the TCP connection, during long commands. */
+const KEEPALIVE_INTERVAL_MS = 10_000;
+const KEEPALIVE_COUNT_MAX = 3;
+/** Failures kept as evidence when retries are unlimited. */
+const MAX_EVIDENCE = 20;
+const TRANSIENT_SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EPIPE"]);
+/** SSH_OPEN_CONNECT_FAILED: the bastion could not reach the target (yet). */
+const CHANNEL_OPEN_CONNECT_FAILED = 2;
+
+/** `user@host:port`, IPv6 hosts in brackets. */
+export function hostLabel(conn: { user: string; host: string; port: number }): string {
+  const host = conn.host.includes(":") ? `[${conn.host}]` : conn.host;
+  return `${conn.user}@${host}:${conn.port}`;
+}
+
+type Attempt = { client: Client } | { fatal: RootlessDockerError } | { transient: Error };
+
+/** Connects one hop, directly or through an already-connected bastion, retrying as `dialErrorLimit` allows. */
+export async function dialHop(hop: Hop, bastion?: Client): Promise<Client> {
+  const source = hop.spec.dangerouslySkipHostKeyVerification ? null : hostKeySource(hop);
+  const maxAttempts = hop.spec.dialErrorLimit < 0 ? Infinity : Math.max(1, hop.spec.dialErrorLimit);
+  const failures: string[] = [];
+  for (let attempt = 1; ; attempt += 1) {
+    const outcome = bastion === undefined ? await attemptOnce(hop, source) : await attemptThrough(bastion, hop, source);
+    if ("client" in outcome) return outcome.client;
+    if ("fatal" in outcome) throw outcome.fatal;
+    failures.push(`attempt ${attempt}: ${outcome.transient.message}`);
+    if (failures.length > MAX_EVIDENCE) failures.shift();
+    if (attempt >= maxAttempts) {
+      const { host, port, perDialTimeout } = hop.spec;
+      throw new ConnectionError(
+        `could not open an SSH connection after ${attempt} attempt${attempt === 1 ? "" : "s"} (up to ${perDialTimeout}s each); last error: ${outcome.transient.message}`,
+        `check that ${host} is up and sshd listens on port ${port} (try: ssh -p ${port} ${hop.spec.user}@${host}); for hosts that are still booting raise dialErrorLimit or perDialTimeout`,
+        { host: hop.label, step: hop.step, evidence: failures, cause: outcome.transient },
+      );
+    }
+    await sleep(Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (attempt - 1)));
+  }
+}
+
+function hostKeySource(hop: Hop): HostKeySource {
+  if (hop.spec.hostKey !== undefined) return { kind: "pinned", hostKey: hop.spec.hostKey };
+  const path = hop.spec.knownHostsPath ?? join(homedir(), ".ssh", "known_hosts");
+  try {
+    return { kind: "known-hosts", path, text: readFileSync(path, "utf8") };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { kind: "known-hosts", path, text: null };
+    throw new HostKeyError(`cannot read ${path} to check the host key: ${(error as Error).message}; no command was run`, `make ${path} readable, set knownHostsPath, or pin hostKey`, {
+      host: hop.label,
+      step: hop.step,
+      cause: error,
+    });
+  }
+}
+
+async function attemptThrough(bastion: Client, hop: Hop, source: HostKeySource | null): Promise<Attempt> {
+  const { host, port } = hop.spec;
+  let stream: ClientChannel;
+  try {
+    stream = await new Promise<ClientChannel>((resolve, reject) =>
+      bastion.forwardOut("127.0.0.1", 0, host, port, (error, channel) => (error ? reject(error) : resolve(channel))),
+    );
+  } catch (error) {
+    if ((error as { reason?: number }).reason === CHANNEL_OPEN_CONNECT_FAILED) return { transient: error as Error };
+    return {
+      fatal: new ConnectionError(
+        `the bastion did not open a tunnel to ${host}:${port}: ${(error as Error).message}`,
+        "allow TCP forwarding for this user on the bastion (sshd_config: AllowTcpForwarding yes) and check that the bastion connection is still up",
+        { host: hop.label, step: hop.step, cause: error },
+      ),
+    };
+  }
+  return attemptOnce(hop, source, stream);
+}
+
+function attemptOnce(hop: Hop, source: HostKeySource | null, sock?: ClientChannel): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const client = new Client();
+    let hostKeyRejection: HostKeyError | undefined;
+    let settled = false;
+    const settle = (attempt: Attempt) => {
+      if (settled) return;
+      settled = true;
+      if (!("client" in attempt)) client.destroy();
+      resolve(attempt);
+    };
+    const hostVerifier = (blob: Buffer): boolean => {
+      const offered = describeKey(blob);
+      if (source === null) {
+        warnSkippedCheck(hop, offered);
+        return true;
+      }
+      const verdict = checkHostKey(blob, source, hop.spec);
+      if (verdict.accepted) return true;
+      hostKeyRejection = new HostKeyError(verdict.summary, verdict.hint, {
+        host: hop.label,
+        step: hop.step,
+        evidence: [`offered: ${offered.type} ${offered.base64}`, `fingerprint: ${offered.fingerprint}`],
+      });
+      return false;
+    };
+    const { spec } = hop;
+    const config: ConnectConfig = {
+      host: spec.host,
+      port: spec.port,
+      username: spec.user,
+      password: spec.password,
+      privateKey: spec.privateKey,
+      passphrase: spec.privateKeyPassword,
+      agent: agentSocket(spec),
+      tryKeyboard: spec.password !== undefined,
+      readyTimeout: spec.perDialTimeout * 1000,
+      keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      hostVerifier,
+      sock,
+    };
+    client
+      .on("connect", () => recordConnect(hop.label, hop.isProxy))
+      // Servers that take passwords only through keyboard-interactive (PAM) ask for it there.
+      .on("keyboard-interactive", (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => spec.password ?? "")))
+      .on("ready", () => settle({ client }))
+      .on("error", (error) => settle(classify(hop, error, hostKeyRejection)))
+      .on("close", () => settle({ transient: new Error("connection closed during the SSH handshake") }));
+    try {
+      client.connect(config);
+    } catch (error) {
+      // ssh2 parses the private key synchronously; its messages name the problem, never the key.
+      settle({
+        fatal: new ConnectionError(
+          `the privateKey cannot be used: ${(error as Error).message}`,
+          "privateKey must be an OpenSSH or PEM private key; for an encrypted key set privateKeyPassword to its passphrase",
+          { host: hop.label, step: hop.step, cause: error },
+        ),
+      });
+    }
+  });
+}
+
+function classify(hop: Hop, error: Error & { level?: string; code?: string }, hostKeyRejection: HostKeyError | undefined): Attempt {
+  if (hostKeyRejection !== undefined) return { fatal: hostKeyRejection };
+  if (error.level === "client-authentication") return { fatal: authenticationError(hop, error) };
+  const transient =
+    error.level === "client-timeout" ||
+    (error.level === "client-socket" && TRANSIENT_SOCKET_CODES.has(error.code ?? "")) ||
+    // sshd drops connections beyond MaxStartups, and while it is still starting, before sending its banner.
+    error.message === "Connection lost before handshake";
+  if (transient) return { transient: error };
+  return {
+    fatal: new ConnectionError(`the SSH connection failed: ${error.message}`, `check that port ${hop.spec.port} of ${hop.spec.host} is an SSH server`, {
+      host: hop.label,
+      step: hop.step,
+      cause: error,
+    }),
+  };
+}
+
+function authenticationError(hop: Hop, error: Error): ConnectionError {
+  const { spec } = hop;
+  const methods: string[] = [];
+  const fixes: string[] = [];
+  if (spec.privateKey !== undefined) {
+    methods.push(spec.privateKeyPassword === undefined ? "publickey (privateKey)" : "publickey (privateKey with privateKeyPassword)");
+    fixes.push(`the public half of privateKey is in ~${spec.user}/.ssh/authorized_keys`);
+  }
+  if (spec.password !== undefined) {
+    methods.push("password");
+    fixes.push("the password is right and sshd allows PasswordAuthentication");
+  }
+  const agent = agentSocket(spec);
+  if (agent !== undefined) {
+    methods.push(`agent (${agent})`);
+    fixes.push("the agent holds a key that is authorized");
+  }
+  const hint =
+    methods.length === 0
+      ? "set privateKey, password or agentSocketPath in the connection"
+      : `check that user "${spec.user}" exists on ${spec.host} and that ${fixes.join(", or ")}; reproduce with: ssh -p ${spec.port} ${spec.user}@${spec.host}`;
+  return new ConnectionError(`the host refused the login of user "${spec.user}" (tried: ${methods.join(", ") || "none"})`, hint, {
+    host: hop.label,
+    step: hop.step,
+    cause: error,
+  });
+}
+
+function agentSocket(spec: HopSpec): string | undefined {
+  return spec.agentSocketPath ?? (process.env.SSH_AUTH_SOCK || undefined);
+}
+
+function warnSkippedCheck(hop: Hop, offered: { type: string; base64: string; fingerprint: string }): void {
+  const message =
+    `${hop.label}: WARNING: host-key verification is off (dangerouslySkipHostKeyVerification); accepted ${offered.type} ${offered.fingerprint} ` +
+    `unchecked, so anyone on the network path could impersonate this host. Pin it with hostKey: "${offered.type} ${offered.base64}"`;
+  process.stderr.write(`${message}\n`);
+  hop.onWarning(message);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

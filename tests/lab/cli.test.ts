@@ -1,0 +1,99 @@
+/**
+ * The CLI against real lab hosts, run as users run it (the compiled bin in a child process):
+ * plan finds differences, apply converges and verifies, plan is then clean, and a hand edit shows up
+ * as drift naming the host and the property.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { stringify } from "yaml";
+import type { LabHost } from "../../lab/api";
+
+process.env.RDL_LAB = "rdlcli";
+// Loaded after RDL_LAB is set: the lab picks its instance from the environment.
+const { labDown, labUp, userExec } = require("../../lab/api") as typeof import("../../lab/api");
+
+const CLI = resolve(__dirname, "../../provider/cli/main.js");
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runCliProcess(args: string[]): Promise<CliRun> {
+  return new Promise((done) => {
+    execFile(process.execPath, [CLI, ...args], { env: process.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe("rootless-docker-net against lab hosts", { timeout: 600_000 }, () => {
+  let hosts: LabHost[];
+  let dir: string;
+  let hostsFile: string;
+
+  before(async () => {
+    hosts = await labUp({ hosts: 2, profile: "trixie" });
+    dir = mkdtempSync(join(tmpdir(), "rdn-cli-lab-"));
+    hostsFile = join(dir, "hosts.yaml");
+    writeFileSync(
+      hostsFile,
+      stringify({
+        defaults: { networkDriver: "slirp4netns", ipv6: true, verify: { required: true, timeoutSeconds: 30 } },
+        hosts: [{ name: hosts[1].name, networkDriver: "pasta", pastaIpv6Compat: true }],
+      }),
+    );
+  });
+
+  after(async () => {
+    await labDown();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const json = async (command: string) => {
+    const run = await runCliProcess([command, "--lab", "--hosts", hostsFile, "--json"]);
+    assert.ok(run.stdout.trim().startsWith("{"), `no JSON from ${command} (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+    return { code: run.code, report: JSON.parse(run.stdout), stderr: run.stderr };
+  };
+
+  it("plan exits 2 before apply and names each host and what differs", async () => {
+    const { code, report } = await json("plan");
+    assert.equal(code, 2, JSON.stringify(report, null, 2));
+    for (const host of hosts) {
+      const row = report.hosts.find((candidate: { name: string }) => candidate.name === host.name);
+      assert.equal(row?.status, "differs", `${host.name}: ${JSON.stringify(row)}`);
+      assert.ok(row.changes.some((change: { property: string }) => /ipv6|FLAGS|networkDriver|NET/i.test(change.property)), JSON.stringify(row.changes));
+    }
+  });
+
+  it("apply exits 0 with IPv6 verified on both hosts, then plan exits 0", async () => {
+    const applied = await json("apply");
+    assert.equal(applied.code, 0, JSON.stringify(applied.report, null, 2));
+    for (const row of applied.report.hosts) {
+      assert.equal(row.status, "converged", JSON.stringify(row));
+      assert.equal(row.verification?.reachable, true, JSON.stringify(row.verification));
+    }
+    const planned = await json("plan");
+    assert.equal(planned.code, 0, JSON.stringify(planned.report, null, 2));
+  });
+
+  it("plan exits 2 after a hand edit on one host, naming that host and property in the table", async () => {
+    const edited = hosts[0].name;
+    const edit = await userExec(edited, "sed -i 's/DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=[0-9]*/DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=1500/' ~/.config/systemd/user/docker.service.d/override.conf");
+    assert.equal(edit.exitCode, 0, edit.stderr);
+
+    const { code, report } = await json("plan");
+    assert.equal(code, 2);
+    const statuses = Object.fromEntries(report.hosts.map((row: { name: string; status: string }) => [row.name, row.status]));
+    assert.deepEqual(statuses, { [edited]: "differs", [hosts[1].name]: "in-sync" });
+
+    const text = await runCliProcess(["plan", "--lab", "--hosts", hostsFile]);
+    assert.equal(text.code, 2);
+    assert.match(text.stdout, new RegExp(`${edited} \\(.*\\): DIFFERS\\n(.*\\n)*.*file\\s+\\S*(mtu|MTU)\\S*\\s+65520\\s+1500`, "i"));
+  });
+});
