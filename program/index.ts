@@ -7,10 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RootlessDockerFleet } from "pulumi-rootless-docker";
 import { resolveHosts, type HostEntry } from "../provider/cli/hosts";
-import { labHostEntries, readLab } from "../provider/cli/lab";
-
-/** The lab's hosts need only the driver: they bring their address, pinned host key and IPv6 target. */
-const LAB_DEFAULTS = { networkDriver: "slirp4netns", ipv6: true, verify: { required: true, timeoutSeconds: 30 } };
+import { LAB_DEFAULTS, labHostEntries, readLab } from "../provider/cli/lab";
 
 async function main() {
   const config = new pulumi.Config();

@@ -10,13 +10,15 @@
  * (`pulumi up` shows it) together with what a failure in each wave leaves done and untouched.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { describeWaveOutcome, mergeSettings, planWaves, waveOutcome, type WaveOptions } from "./core/waves";
-import { RootlessDockerNetwork, type RootlessDockerNetworkArgs } from "./resource";
+import { mergeSettings, planWaves, waveOutcome, type WaveOptions } from "./core/waves";
+import type { VerificationResult } from "./core/types";
+import { RootlessDockerNetwork, type ConnectionArgs, type RootlessDockerNetworkArgs } from "./resource";
 
-type SharedSettings = Omit<RootlessDockerNetworkArgs, "connection"> & { connection?: Partial<pulumi.Unwrap<RootlessDockerNetworkArgs["connection"]>> };
+/** `RootlessDockerNetwork` inputs, each optional (shared ones and a host's own combine), with a connection in parts. */
+export type FleetSettings = Omit<Partial<RootlessDockerNetworkArgs>, "connection"> & { connection?: pulumi.Input<Partial<ConnectionArgs>> };
 
 /** One host of the fleet: its name (also the resource name suffix), its connection, and any inputs that differ from `defaults`. */
-export type FleetHost = Partial<RootlessDockerNetworkArgs> & {
+export type FleetHost = FleetSettings & {
   name: string;
   /** Resources this host's network waits for besides the previous wave, e.g. its own prerequisite `remote.Command`. */
   dependsOn?: pulumi.Resource[];
@@ -26,7 +28,7 @@ export interface RootlessDockerFleetArgs extends WaveOptions {
   /** A plain list (names must be known when the program runs, to name resources and plan the waves). */
   hosts: FleetHost[];
   /** Inputs shared by every host; a host's own value wins, mappings (`connection`, `verify`) are merged key by key. */
-  defaults?: SharedSettings;
+  defaults?: FleetSettings;
 }
 
 export class RootlessDockerFleet extends pulumi.ComponentResource {
@@ -35,7 +37,7 @@ export class RootlessDockerFleet extends pulumi.ComponentResource {
   /** Each host's resource, by host name. */
   declare readonly networks: Record<string, RootlessDockerNetwork>;
   /** Each host's verification result (null when verification is disabled), by host name. */
-  declare readonly verifications: pulumi.Output<Record<string, RootlessDockerNetwork["verification"] extends pulumi.Output<infer T> ? T : never>>;
+  declare readonly verifications: pulumi.Output<Record<string, VerificationResult | null>>;
 
   constructor(name: string, args: RootlessDockerFleetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("rootless-docker:index:RootlessDockerFleet", name, {}, opts);
@@ -54,7 +56,9 @@ export class RootlessDockerFleet extends pulumi.ComponentResource {
     for (const wave of this.waves) {
       const current = wave.map((hostName) => {
         const { name: _hostName, dependsOn = [], ...overrides } = byName.get(hostName)!;
-        const network = new RootlessDockerNetwork(`${name}-${hostName}`, mergeInputs(args.defaults ?? {}, overrides) as RootlessDockerNetworkArgs, {
+        // Completeness (a host, a driver, a credential) is the resource's `check`, which names the missing input per host.
+        const inputs = mergeInputs(args.defaults ?? {}, overrides) as unknown as RootlessDockerNetworkArgs;
+        const network = new RootlessDockerNetwork(`${name}-${hostName}`, inputs, {
           parent: this,
           dependsOn: [...previousWave, ...dependsOn],
         });
@@ -69,11 +73,11 @@ export class RootlessDockerFleet extends pulumi.ComponentResource {
   }
 }
 
-/** The wave plan, and for each wave what a failure there leaves done and untouched. */
+/** The wave plan, and for each wave which hosts a failure there leaves done and untouched. */
 function describeRollout(waves: string[][]): string {
   const lines = waves.map((wave, index) => {
-    const ifFails = describeWaveOutcome(waveOutcome(waves, wave));
-    return `  wave ${index + 1}: ${wave.join(", ")}  (if it fails: ${ifFails})`;
+    const { done, untouched } = waveOutcome(waves, wave);
+    return `  wave ${index + 1}: ${wave.join(", ")} (a failure here: done ${done.join(", ") || "none"}; untouched ${untouched.join(", ") || "none"})`;
   });
   return [`rolling out in ${waves.length} wave(s); a failed host makes Pulumi skip every later wave:`, ...lines].join("\n");
 }

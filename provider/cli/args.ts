@@ -27,6 +27,7 @@ export const USAGE = `usage: rootless-docker-net <plan|apply|verify> (--hosts FI
   --hosts FILE         YAML with optional "defaults:" and "hosts:" (name, connection, overrides)
   --lab                take the hosts from the test lab (instance $RDL_LAB, default "lab");
                        a --hosts file then supplies defaults and overrides by host name
+                       (without one: slirp4netns with IPv6, verification required)
   --json               print one JSON document instead of tables
   --concurrency N      hosts worked on at the same time (default ${DEFAULT_CONCURRENCY})
   --batch-size N       apply: hosts per wave (default: a quarter of the hosts, at least 1)

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import type { Validation } from "../core/types";
 import type { HostEntry } from "./hosts";
 
+/** Settings for lab hosts when nothing else is given (`--lab` without `--hosts`, the program without config): IPv6 that must verify. */
+export const LAB_DEFAULTS = { networkDriver: "slirp4netns", ipv6: true, verify: { required: true, timeoutSeconds: 30 } };
+
 /** The lab host fields used here (a subset of `LabHost` in lab/api.ts, restated so the package's types stand alone). */
 export interface LabHostInfo {
   name: string;

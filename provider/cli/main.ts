@@ -8,7 +8,7 @@ import { planWaves } from "../core/waves";
 import * as realEngine from "../engine";
 import { parseCliArgs, USAGE, type CliOptions } from "./args";
 import { readHostsFile, resolveHosts, type HostEntry, type HostsDocument, type ResolvedHost } from "./hosts";
-import { labHostEntries, readLab } from "./lab";
+import { LAB_DEFAULTS, labHostEntries, readLab } from "./lab";
 import { renderReport } from "./render";
 import { EXIT, runApply, runPlan, runVerify, type Engine, type Report } from "./run";
 
@@ -69,7 +69,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
 async function loadHosts(options: CliOptions): Promise<Validation<ResolvedHost[]>> {
   const document: Validation<HostsDocument> = options.hostsFile
     ? readHostsFile(options.hostsFile)
-    : { ok: true, value: { defaults: {}, hosts: [], baseDir: process.cwd() }, warnings: [] };
+    : { ok: true, value: { defaults: LAB_DEFAULTS, hosts: [], baseDir: process.cwd() }, warnings: [] };
   if (!document.ok) return document;
   let lab: HostEntry[] | undefined;
   if (options.lab) {

@@ -100,7 +100,7 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
 
   // Running level: what the daemon was started with, against what it gets after our write.
   const after = (name: string) => (overriders.has(name) ? overriders.get(name)?.value : desired[name]);
-  const running = runningChanges(spec, facts, desired, after);
+  const running = runningChanges(facts, desired, after);
   changes.push(...running);
 
   const active = facts.unit.activeState === "active";
@@ -132,7 +132,7 @@ function environmentChanges(level: PropertyChange["level"], desired: Record<stri
     .map((name) => withoutUndefined({ level, property: name, desired: desired[name], actual: actual[name], cause: cause(name) }));
 }
 
-function runningChanges(spec: NetworkSpec, facts: HostFacts, desired: Record<string, string>, after: (name: string) => string | undefined): PropertyChange[] {
+function runningChanges(facts: HostFacts, desired: Record<string, string>, after: (name: string) => string | undefined): PropertyChange[] {
   if (facts.unit.activeState !== "active" || facts.unit.execMainPID <= 0) {
     return [{ level: "running", property: "daemon", desired: "active", actual: facts.unit.activeState || "inactive", cause: "daemon not running: a restart is needed" }];
   }
@@ -141,16 +141,17 @@ function runningChanges(spec: NetworkSpec, facts: HostFacts, desired: Record<str
     .filter((name) => after(name) !== runningEnv[name])
     .map((name) => withoutUndefined({ level: "running" as const, property: name, desired: after(name), actual: runningEnv[name], cause: "pending restart" }));
   // The command line is the full truth: when the environment agrees but RootlessKit runs otherwise, say so.
-  const argv = runningNetwork(facts);
   if (facts.running.rootlesskitArgv !== null && changes.length === 0) {
-    const observed: [string, string, string | null][] = [
-      ["networkDriver", spec.networkDriver, argv.networkDriver],
-      ["portDriver", spec.portDriver, argv.portDriver],
-      ["mtu", String(spec.mtu), argv.mtu === null ? null : String(argv.mtu)],
-      ["ipv6", String(spec.ipv6), String(argv.ipv6)],
+    const argv = runningNetwork(facts);
+    const flags = after(`${MANAGED_PREFIX}FLAGS`);
+    const expected: [string, string | undefined, string | null][] = [
+      ["networkDriver", after(`${MANAGED_PREFIX}NET`), argv.networkDriver],
+      ["portDriver", after(`${MANAGED_PREFIX}PORT_DRIVER`), argv.portDriver],
+      ["mtu", after(`${MANAGED_PREFIX}MTU`), argv.mtu === null ? null : String(argv.mtu)],
+      ["ipv6", String((flags ?? "").split(/\s+/).includes("--ipv6")), String(argv.ipv6)],
     ];
-    for (const [property, wanted, actual] of observed) {
-      if (actual !== null && actual !== wanted) {
+    for (const [property, wanted, actual] of expected) {
+      if (wanted !== undefined && actual !== null && actual !== wanted) {
         changes.push({ level: "running", property, desired: wanted, actual, cause: "the running rootlesskit command line differs although its environment matches: the unit's ExecStart sets it" });
       }
     }

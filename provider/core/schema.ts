@@ -157,7 +157,7 @@ function argsSchema(wrap: Wrap) {
         z.boolean(),
         z.strictObject({
           /** A /64 ULA (fc00::/7) outside fd00::/64, e.g. fd12:3456:789a:1::/64. */
-          fixedCidrV6: wrap(z.cidrv6("must be an IPv6 prefix like fd12:3456:789a:1::/64").refine(isUsableContainerPrefix, "must be a /64 inside fc00::/7 (ULA) and outside fd00::/64, which slirp4netns and pasta use in the namespace")).optional(),
+          fixedCidrV6: wrap(z.cidrv6("must be an IPv6 prefix like fd12:3456:789a:1::/64").refine((cidr) => expandIpv6(cidr.split("/")[0]) === null || isUsableContainerPrefix(cidr), "must be a /64 inside fc00::/7 (ULA) and outside fd00::/64, which slirp4netns and pasta use in the namespace")).optional(),
         }),
       ]),
     ).optional(),
@@ -354,11 +354,12 @@ export function allowedPortDrivers(net: NetworkDriver): PortDriver[] {
 }
 
 function credentialProblems(raw: unknown, path: string[]): InputProblem[] {
-  const connection = knownField(raw, path, z.record(z.string(), z.unknown()).optional());
-  if (connection === SKIP || connection === undefined) return [];
-  const credentials = ["privateKey", "password", "agentSocketPath"];
-  if (credentials.some((name) => connection[name] !== undefined)) return [];
-  return [{ property: path.join("."), reason: `needs a credential: set privateKey, password or agentSocketPath` }];
+  const connection = path.reduce<unknown>((value, key) => (typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined), raw);
+  if (typeof connection !== "object" || connection === null) return [];
+  const credentials = ["privateKey", "password", "agentSocketPath"].map((name) => (connection as Record<string, unknown>)[name]);
+  // An unknown credential may well be set; other unknown fields (host, port) do not take part in this rule.
+  if (credentials.some((value) => value !== undefined)) return [];
+  return [{ property: path.join("."), reason: "needs a credential: set privateKey, password or agentSocketPath" }];
 }
 
 // ---------------------------------------------------------------------------------------------

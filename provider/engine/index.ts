@@ -45,7 +45,7 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
     const verification = spec.verify.enabled ? await verifyOn(session, spec, after) : null;
 
     if (verification && !verification.reachable && spec.verify.required) {
-      if (changed) await rollBack(session, spec, plan);
+      if (changed) await rollBack(session, spec);
       throw new VerificationError(
         `IPv6 is not reachable (${verification.diagnosis}: ${verification.detail})` +
           (changed ? "; the previous drop-in was restored and the daemon restarted on it" : ""),
@@ -149,7 +149,7 @@ async function runPlan(
     activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
   });
   const result = await session.exec(script);
-  const outcome = parseApplyOutcome(result.stdout, result.exitCode);
+  const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
   const details = { host: session.label, step, command: `sh (${step} script for ${spec.unit})`, exitCode: result.exitCode ?? undefined };
   switch (outcome.result) {
     case "applied":
@@ -180,17 +180,16 @@ async function runPlan(
   }
 }
 
-async function rollBack(session: SshSession, spec: NetworkSpec, plan: HostPlan): Promise<void> {
+async function rollBack(session: SshSession, spec: NetworkSpec): Promise<void> {
   const script = rollbackScript({
     unit: spec.unit,
     lockWaitSeconds: DEFAULT_LOCK_WAIT_SECONDS,
     lockHolder: defaultLockHolder(),
     backupDir: BACKUP_DIR,
-    writes: plan.writes,
     activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
   });
   const result = await session.exec(script);
-  const outcome = parseApplyOutcome(result.stdout, result.exitCode);
+  const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
   if (outcome.result !== "rolled-back" && outcome.result !== "applied") {
     throw new RemoteCommandError(`verification failed and the rollback failed too: ${outcome.detail}`, `inspect the host by hand (backups in ${BACKUP_DIR})`, {
       host: session.label,

@@ -15,7 +15,7 @@ export interface ExecOptions {
 }
 
 export interface ExecResult {
-  /** null when the command ended without an exit status (killed by a signal). */
+  /** null when the command was killed by a signal; `signal` then names it (`SIGTERM`). */
   exitCode: number | null;
   signal?: string;
   stdout: string;

@@ -107,7 +107,7 @@ describe("exec", () => {
     assert.deepEqual(await session.exec("wc -c", { stdin: Buffer.from([0, 1, 2]) }), { exitCode: 0, stdout: "3\n", stderr: "" });
     const killed = await session.exec("kill -TERM $$");
     assert.equal(killed.exitCode, null);
-    assert.equal(killed.signal, "TERM");
+    assert.equal(killed.signal, "SIGTERM");
     assert.equal(target.connections, 1);
     assert.equal(target.execRequests.length, 4);
   });

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { managedAssignments } from "../../provider/core/dropin";
+import { compareVersions, derivedContainerPrefix, observedInputs, planHost, planRemoval } from "../../provider/core/plan";
+import { validateNetworkArgs } from "../../provider/core/schema";
+import { compatHelperScript } from "../../provider/core/scripts";
+import type { HostFacts, HostPlan, NetworkSpec } from "../../provider/core/types";
+
+/** tests/fixtures/plan/<case>/{spec.json (raw inputs), facts.json (HostFacts), expected.json (HostPlan)} */
+const FIXTURES = join(__dirname, "../../../tests/fixtures/plan");
+/** The helper's text belongs to scripts.ts; the fixtures name it instead of copying it. */
+const COMPAT_HELPER = "<compatHelperScript()>";
+
+const readJson = <T>(dir: string, name: string): T => JSON.parse(readFileSync(join(FIXTURES, dir, name), "utf8")) as T;
+
+function specOf(raw: unknown): NetworkSpec {
+  const validation = validateNetworkArgs(raw);
+  assert.ok(validation.ok, `spec.json is valid: ${JSON.stringify(validation.ok ? [] : validation.problems)}`);
+  return validation.value;
+}
+
+function normalizedPlan(plan: HostPlan): HostPlan {
+  return { ...plan, writes: plan.writes.map((write) => ({ ...write, content: write.content === compatHelperScript() ? COMPAT_HELPER : write.content })) };
+}
+
+describe("planHost fixtures", () => {
+  for (const name of readdirSync(FIXTURES).sort()) {
+    test(name, () => {
+      const plan = planHost(specOf(readJson(name, "spec.json")), readJson<HostFacts>(name, "facts.json"));
+      assert.deepEqual(normalizedPlan(plan), readJson<HostPlan>(name, "expected.json"));
+    });
+  }
+});
+
+describe("planHost properties", () => {
+  const fixture = (name: string) => ({ spec: specOf(readJson(name, "spec.json")), facts: readJson<HostFacts>(name, "facts.json") });
+
+  test("the drop-in a plan writes holds exactly the desired settings, and planning on it again writes nothing", () => {
+    const { spec, facts } = fixture("fresh-host-pasta-ipv6");
+    const written = planHost(spec, facts).writes[0];
+    assert.equal(written.path, facts.dropIn.path);
+    assert.deepEqual(managedAssignments(written.content), {
+      DOCKERD_ROOTLESS_ROOTLESSKIT_NET: "pasta",
+      DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER: "implicit",
+      DOCKERD_ROOTLESS_ROOTLESSKIT_MTU: "65520",
+      DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS: "--ipv6",
+    });
+    assert.deepEqual(planHost(spec, { ...facts, dropIn: { ...facts.dropIn, content: written.content } }).writes, []);
+  });
+
+  test("a missing driver binary is an error naming the binary", () => {
+    const { spec, facts } = fixture("no-op");
+    const plan = planHost(spec, { ...facts, binaries: { ...facts.binaries, pasta: null } });
+    assert.deepEqual(plan.problems.map((problem) => problem.severity), ["error"]);
+    assert.match(plan.problems[0].message, /pasta binary/);
+  });
+
+  test("no user manager and an unloaded unit are errors", () => {
+    const { spec, facts } = fixture("no-op");
+    assert.match(planHost(spec, { ...facts, userManager: false }).problems[0].message, /no systemd user manager/);
+    assert.match(planHost(spec, { ...facts, unit: { ...facts.unit, loaded: false } }).problems[0].message, /docker.service is not loaded/);
+  });
+
+  test("the derived container prefix is stable per host, a ULA /64 outside fd00::/64", () => {
+    const prefix = derivedContainerPrefix("10.77.0.2");
+    assert.equal(prefix, derivedContainerPrefix("10.77.0.2"));
+    assert.notEqual(prefix, derivedContainerPrefix("10.77.0.3"));
+    assert.match(prefix, /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
+    assert.ok(validateNetworkArgs({ ...readJson<object>("no-op", "spec.json"), containerIpv6: { fixedCidrV6: prefix } }).ok);
+  });
+});
+
+describe("planRemoval", () => {
+  test("drops our settings, removes the file and the helper, restarts a daemon that runs with them", () => {
+    const spec = specOf(readJson("no-op", "spec.json"));
+    const facts = readJson<HostFacts>("no-op", "facts.json");
+    const plan = planRemoval(spec, { ...facts, compatScript: { ...facts.compatScript, content: "#!/bin/sh\n" } });
+    assert.deepEqual(plan.writes, [
+      { path: facts.dropIn.path, content: null, mode: 0o644 },
+      { path: facts.compatScript.path, content: null, mode: 0o755 },
+    ]);
+    assert.deepEqual([plan.daemonReload, plan.restart, plan.differs], [true, true, true]);
+  });
+
+  test("keeps what is not ours and does not restart a daemon that never had our settings", () => {
+    const spec = specOf(readJson("no-op", "spec.json"));
+    const facts = readJson<HostFacts>("fresh-host-pasta-ipv6", "facts.json");
+    const content = '[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta" KEEP=1\n';
+    const plan = planRemoval(spec, { ...facts, dropIn: { ...facts.dropIn, content } });
+    assert.deepEqual(plan.writes, [{ path: facts.dropIn.path, content: "[Service]\nEnvironment=KEEP=1\n", mode: 0o644 }]);
+    assert.equal(plan.restart, false);
+  });
+
+  test("nothing to remove is a no-op", () => {
+    const plan = planRemoval(specOf(readJson("no-op", "spec.json")), readJson<HostFacts>("fresh-host-pasta-ipv6", "facts.json"));
+    assert.deepEqual([plan.writes, plan.restart, plan.daemonReload, plan.differs], [[], false, false, false]);
+  });
+});
+
+describe("observedInputs", () => {
+  test("mirrors the host: a host on slirp4netns shows networkDriver slirp4netns", () => {
+    const spec = specOf(readJson("overriding-dropin", "spec.json"));
+    const observed = observedInputs(spec, readJson<HostFacts>("overriding-dropin", "facts.json"));
+    assert.deepEqual(
+      [observed.networkDriver, observed.portDriver, observed.ipv6, observed.mtu, observed.extraFlags],
+      ["slirp4netns", "implicit", true, 65520, []],
+    );
+    assert.equal(observed.connection, spec.connection);
+  });
+
+  test("a converged host gives back the inputs, with nothing undefined in them", () => {
+    const spec = specOf(readJson("no-op", "spec.json"));
+    const observed = observedInputs(spec, readJson<HostFacts>("no-op", "facts.json"));
+    assert.deepEqual(validateNetworkArgs(observed), validateNetworkArgs(readJson("no-op", "spec.json")));
+    assert.ok(Object.values(observed).every((value) => value !== undefined));
+  });
+
+  test("an unmanaged host shows no driver", () => {
+    const observed = observedInputs(specOf(readJson("no-op", "spec.json")), readJson<HostFacts>("fresh-host-pasta-ipv6", "facts.json"));
+    assert.equal("networkDriver" in observed, false);
+    assert.equal(observed.ipv6, false);
+  });
+});
+
+test("compareVersions orders dotted versions numerically and ignores distribution suffixes", () => {
+  assert.ok(compareVersions("2.0.2", "2.3.0") < 0);
+  assert.ok(compareVersions("2.10.0", "2.3.0") > 0);
+  assert.equal(compareVersions("2.3", "2.3.0"), 0);
+  assert.ok(compareVersions("26.1.5+dfsg1", "27.0.0") < 0);
+  assert.ok(compareVersions("v3.0.0", "2.3.4") > 0);
+});
