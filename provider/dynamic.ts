@@ -83,8 +83,7 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   },
 
   async create(inputs: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
-    const inputsValidated = validated(inputs, "create");
-    const outs = await applied(inputsValidated);
+    const outs = await applied(validated(inputs, "create"));
     return { id: `${outs.host}/${outs.unit}/${outs.dropInName}`, outs };
   },
 

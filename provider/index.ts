@@ -2,6 +2,8 @@
 export { RootlessDockerNetwork } from "./resource";
 export type { ConnectionArgs, ContainerIpv6Args, ProxyConnectionArgs, RootlessDockerNetworkArgs, VerifyArgs, VerifyTargetArgs } from "./resource";
 export type { NetworkOutputs, NetworkState } from "./dynamic";
+export { RootlessDockerFleet } from "./fleet";
+export type { FleetHost, FleetSettings, RootlessDockerFleetArgs } from "./fleet";
 export * from "./errors";
 export type {
   ConnectionSpec,

@@ -95,7 +95,14 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   const helper = compatInUse ? compatHelperScript() : null;
   if (helper !== facts.compatScript.content) {
     writes.push({ path: facts.compatScript.path, content: helper, mode: COMPAT_HELPER_MODE });
-    changes.push({ level: "file", property: "pastaIpv6Compat helper", desired: helper === null ? undefined : facts.compatScript.path, actual: facts.compatScript.content === null ? undefined : facts.compatScript.path });
+    changes.push(
+      withoutUndefined({
+        level: "file" as const,
+        property: "pastaIpv6Compat helper",
+        desired: helper === null ? undefined : facts.compatScript.path,
+        actual: facts.compatScript.content === null ? undefined : facts.compatScript.path,
+      }),
+    );
   }
 
   // Running level: what the daemon was started with, against what it gets after our write.

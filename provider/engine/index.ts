@@ -107,7 +107,18 @@ async function gatherFacts(session: SshSession, spec: NetworkSpec): Promise<Host
       evidence: result.stderr.split("\n"),
     });
   }
-  return parseFacts(result.stdout, params);
+  try {
+    return parseFacts(result.stdout, params);
+  } catch (error) {
+    throw new RemoteCommandError("the host's answer could not be read (cut off or altered)", "run again; if it persists, run the facts script by hand and report its output", {
+      host: session.label,
+      step: "gather facts",
+      command: "sh (facts script)",
+      exitCode: result.exitCode ?? undefined,
+      evidence: [(error as Error).message, ...result.stderr.split("\n")],
+      cause: error,
+    });
+  }
 }
 
 /** Capability errors stop everything before a byte is written; warnings are returned for the outputs. */
@@ -201,7 +212,7 @@ async function rollBack(session: SshSession, spec: NetworkSpec): Promise<void> {
 }
 
 async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts): Promise<VerificationResult> {
-  const script = verifyScript(spec.verify, { container: spec.containerIpv6 !== undefined });
+  const script = verifyScript(spec.verify, { container: spec.containerIpv6 !== undefined, unit: spec.unit });
   const result = await session.exec(script, { timeoutMs: (spec.verify.timeoutSeconds + 60) * 1000 });
   return parseVerification(result.stdout, { pingGroupRange: facts.pingGroupRange });
 }

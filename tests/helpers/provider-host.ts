@@ -17,6 +17,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
@@ -103,11 +105,12 @@ export interface ProviderHost {
 
 export async function startProviderHost(options: ProviderHostOptions = {}): Promise<ProviderHost> {
   const providerText = options.providerText ?? (await serializeProvider()).text;
+  const installed = installedPackage();
   // The host is a `sh` wrapper that does not exec node: it gets its own process group, killed whole on stop.
   const child = spawn("sh", [HOST_SCRIPT, UNUSED_ENGINE_ADDRESS], {
     cwd: PROJECT_ROOT,
     detached: true,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...installed.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -118,6 +121,7 @@ export async function startProviderHost(options: ProviderHostOptions = {}): Prom
     port = await firstStdoutPort(child, () => stderr);
   } catch (error) {
     await killGroup(child);
+    installed.remove();
     throw error;
   }
   const client = new ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -218,8 +222,21 @@ export async function startProviderHost(options: ProviderHostOptions = {}): Prom
       stopped = true;
       client.close();
       await killGroup(child);
+      installed.remove();
     },
   };
+}
+
+/**
+ * Makes `require("pulumi-rootless-docker/dynamic")` resolve as in a user's project, where the package is installed.
+ * The serialized provider is loaded with an empty file name, so Node's self-reference (which needs the requiring
+ * file's path) does not apply and this repository is not in its own node_modules: a NODE_PATH directory holding
+ * a link to the project stands in for the installed package, without touching node_modules.
+ */
+export function installedPackage(): { env: { NODE_PATH: string }; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "rootless-docker-pkg-"));
+  symlinkSync(PROJECT_ROOT, join(dir, "pulumi-rootless-docker"), "dir");
+  return { env: { NODE_PATH: dir }, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** The host prints its gRPC port as the first stdout line; fails with the host's stderr if it exits or stalls first. */

@@ -68,7 +68,8 @@ export async function startSshServer(options: TestServerOptions = {}): Promise<T
     client.on("authentication", (ctx) => {
       const answer = () => (isAllowed(ctx) ? ctx.accept() : ctx.reject());
       if (options.authDelayMs === undefined) answer();
-      else setTimeout(answer, options.authDelayMs);
+      // unref: a stalled login must not keep the test process alive after the client gave up.
+      else setTimeout(answer, options.authDelayMs).unref();
     });
     client.on("ready", () => {
       client.on("session", (accept) => {
@@ -81,11 +82,18 @@ export async function startSshServer(options: TestServerOptions = {}): Promise<T
             setImmediate(() => sockets.forEach((socket) => socket.destroy()));
             return;
           }
-          const child = spawn("/bin/sh", ["-c", info.command], { stdio: "pipe" });
+          // Own process group, so closing the channel also kills what the shell started (`sleep` in a timeout test).
+          const child = spawn("/bin/sh", ["-c", info.command], { stdio: "pipe", detached: true });
           channel.pipe(child.stdin).on("error", () => undefined);
           child.stdout.pipe(channel, { end: false });
           child.stderr.pipe(channel.stderr, { end: false });
-          channel.on("close", () => child.kill("SIGKILL"));
+          channel.on("close", () => {
+            try {
+              process.kill(-child.pid!, "SIGKILL");
+            } catch {
+              // The group has already exited.
+            }
+          });
           child.on("close", (code, signal) => {
             if (signal === null) channel.exit(code ?? 0);
             else channel.exit(signal.replace(/^SIG/, ""), false, "");
