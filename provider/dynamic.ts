@@ -7,15 +7,13 @@
  * (no `undefined`, Date, Map, Buffer or BigInt), which `toStruct` guarantees.
  * One host process serves every resource at once: nothing here keeps state between calls.
  */
-import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type * as pulumi from "@pulumi/pulumi";
 import { observedInputs } from "./core/plan";
 import { containsUnknown, networkArgsSchema, validateNetworkArgs } from "./core/schema";
-import type { HostFacts, HostPlan, NetworkDriver, NetworkSpec, PortDriver, VerificationResult } from "./core/types";
-import { applyHost, inspectHost, removeHost } from "./engine";
+import type { NetworkDriver, NetworkSpec, PortDriver, VerificationResult } from "./core/types";
+import { applyHost, assertCapable, capabilityWarnings, inspectHost, removeHost } from "./engine";
 import type { InspectResult } from "./engine/types";
-import { CapabilityError } from "./errors/capability-error";
 
 /** The key Pulumi adds to a dynamic resource's inputs and outputs: the serialized provider. */
 const PROVIDER_KEY = "__provider";
@@ -77,7 +75,7 @@ export const provider: pulumi.dynamic.ResourceProvider = {
     if (containsUnknown(withoutProviderKey(news))) return { changes: true };
 
     const inspected = await inspectHost(next);
-    throwOnCapabilityErrors(inspected.host, inspected.plan);
+    assertCapable(inspected.host, inspected.plan);
     // Inputs the host cannot show (verify, restart, credentials) still need an update to reach the state.
     return { changes: inspected.plan.differs || !isDeepStrictEqual(previous, next) };
   },
@@ -158,20 +156,6 @@ function replacedInputs(previous: NetworkSpec, next: NetworkSpec): string[] {
   ];
 }
 
-/** Fails `pulumi preview` before anything is written when the host cannot provide what is asked. */
-function throwOnCapabilityErrors(host: string, plan: HostPlan): void {
-  const errors = plan.problems.filter((problem) => problem.severity === "error");
-  if (errors.length === 0) return;
-  throw new CapabilityError(errors.map((problem) => problem.message).join("; "), errors.map((problem) => problem.hint).join("; "), {
-    host,
-    step: "check capabilities",
-  });
-}
-
-function capabilityWarnings(plan: HostPlan): string[] {
-  return plan.problems.filter((problem) => problem.severity === "warning").map((problem) => `${problem.message} (${problem.hint})`);
-}
-
 async function applied({ spec, warnings }: ValidatedInputs): Promise<NetworkState> {
   // The engine reports the plan's capability warnings and skipped host-key checks through onWarning.
   const engineWarnings: string[] = [];
@@ -184,7 +168,7 @@ async function applied({ spec, warnings }: ValidatedInputs): Promise<NetworkStat
 }
 
 /** What both an inspection and an apply learn about the host. */
-type Observation = Pick<InspectResult, "host" | "facts" | "running" | "plan">;
+type Observation = Pick<InspectResult, "host" | "facts" | "running" | "plan" | "dropInSha256">;
 
 function observedOutputs(spec: NetworkSpec, observation: Observation, fromApply: Pick<NetworkOutputs, "restarted" | "warnings" | "verification">): NetworkState {
   const { facts, running } = observation;
@@ -197,7 +181,7 @@ function observedOutputs(spec: NetworkSpec, observation: Observation, fromApply:
     mtuInEffect: running.mtu,
     versions: facts.versions,
     dropInPath: facts.dropIn.path,
-    dropInSha256: sha256OrNull(facts.dropIn),
+    dropInSha256: observation.dropInSha256,
     invocationId: facts.unit.invocationId,
     compatInUse: observation.plan.compatInUse,
     ...fromApply,
@@ -206,10 +190,6 @@ function observedOutputs(spec: NetworkSpec, observation: Observation, fromApply:
 
 function unique(lines: string[]): string[] {
   return [...new Set(lines)];
-}
-
-function sha256OrNull(dropIn: HostFacts["dropIn"]): string | null {
-  return dropIn.content === null ? null : createHash("sha256").update(dropIn.content, "utf8").digest("hex");
 }
 
 /**

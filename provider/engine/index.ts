@@ -29,7 +29,7 @@ const BACKUP_DIR = "$HOME/.local/state/pulumi-rootless-docker/backup";
 export async function inspectHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<InspectResult> {
   return withSession(spec, opts, async (session) => {
     const facts = await gatherFacts(session, spec);
-    return { host: session.label, facts, plan: planHost(spec, facts), running: runningNetwork(facts) };
+    return { host: session.label, facts, plan: planHost(spec, facts), running: runningNetwork(facts), dropInSha256: sha256OrNull(facts.dropIn.content) };
   });
 }
 
@@ -37,7 +37,8 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
   return withSession(spec, opts, async (session) => {
     const before = await gatherFacts(session, spec);
     const plan = planHost(spec, before);
-    const warnings = failOnCapabilityErrors(session.label, plan);
+    assertCapable(session.label, plan);
+    const warnings = capabilityWarnings(plan);
     warnings.forEach((warning) => opts.onWarning?.(`${session.label}: ${warning}`));
 
     const changed = await runPlan(session, spec, before, plan, opts, "apply");
@@ -121,15 +122,17 @@ async function gatherFacts(session: SshSession, spec: NetworkSpec): Promise<Host
   }
 }
 
-/** Capability errors stop everything before a byte is written; warnings are returned for the outputs. */
-function failOnCapabilityErrors(host: string, plan: HostPlan): string[] {
+/** Capability errors stop everything (apply, and `pulumi preview` through diff) before a byte is written. */
+export function assertCapable(host: string, plan: HostPlan): void {
   const errors = plan.problems.filter((problem) => problem.severity === "error");
-  if (errors.length > 0) {
-    throw new CapabilityError(errors.map((problem) => problem.message).join("; "), errors.map((problem) => problem.hint).join("; "), {
-      host,
-      step: "check capabilities",
-    });
-  }
+  if (errors.length === 0) return;
+  throw new CapabilityError(errors.map((problem) => problem.message).join("; "), errors.map((problem) => problem.hint).join("; "), {
+    host,
+    step: "check capabilities",
+  });
+}
+
+export function capabilityWarnings(plan: HostPlan): string[] {
   return plan.problems.filter((problem) => problem.severity === "warning").map((problem) => `${problem.message} (${problem.hint})`);
 }
 

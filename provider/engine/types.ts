@@ -20,6 +20,8 @@ export interface InspectResult {
   plan: HostPlan;
   /** What the running daemon has (RootlessKit command line), not what the files say. */
   running: EffectiveNetwork;
+  /** sha256 of our drop-in as read; null when the file does not exist. */
+  dropInSha256: string | null;
 }
 
 export interface ApplyResult {

@@ -60,7 +60,7 @@ export async function installGate(host: string): Promise<void> {
 
 /** The next SSH-run command matching `point` will wait. */
 export async function armGate(host: string, point: GatePoint): Promise<void> {
-  await root(host, `rm -rf ${GATE_DIR} && mkdir -m 1777 ${GATE_DIR} && printf '%s' '${GATE_POINTS[point]}' > ${GATE_DIR}/armed && chmod 644 ${GATE_DIR}/armed`);
+  await root(host, `rm -rf ${GATE_DIR} && mkdir -m 777 ${GATE_DIR} && printf '%s' '${GATE_POINTS[point]}' > ${GATE_DIR}/armed && chmod 644 ${GATE_DIR}/armed`);
 }
 
 /** Waits until the armed command is reached; returns the PIDs of the SSH session processes that run it. */
