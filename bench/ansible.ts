@@ -99,8 +99,22 @@ export async function runAnsibleCheck(endpoints: readonly Endpoint[], environmen
       evidence: (result.stdout + result.stderr).split("\n").slice(-30),
     });
   }
+  const notPlanned = endpoints.filter((endpoint) => !recapShowsChange(result.stdout, endpoint.name));
+  if (notPlanned.length > 0) {
+    throw new BenchError(`the check did not plan a change on ${notPlanned.map((endpoint) => endpoint.name).join(", ")}`, "read the play recap below", {
+      host: "ansible",
+      step: "run Ansible check",
+      evidence: result.stdout.split("\n").slice(-30),
+    });
+  }
   const invocations = existsSync(sshLog) ? readFileSync(sshLog, "utf8").split("\n").filter((line) => line !== "").length : 0;
   return { wallMs, roundTripsPerHost: invocations / endpoints.length };
+}
+
+/** The host's PLAY RECAP line: reached, nothing failed, and at least one task would change (no drop-in yet). */
+function recapShowsChange(stdout: string, name: string): boolean {
+  const line = stdout.split("\n").find((candidate) => candidate.startsWith(`${name} `) && candidate.includes("unreachable="));
+  return line !== undefined && /changed=[1-9]/.test(line) && /unreachable=0\b/.test(line) && /failed=0\b/.test(line);
 }
 
 /** ControlPersist keeps one master per host alive for 60 s; the next run must not find it. */

@@ -132,6 +132,12 @@ export interface PlanRun {
   wallMs: number;
   /** Peak resident set of the process that ran the plan (KiB). */
   peakRssKiB: number;
+  counts: Counts;
+}
+
+export interface GrpcPlanRun extends PlanRun {
+  /** The same fleet planned again by the same, now warm, host: evidence for what a cold host costs. */
+  warmWallMs: number;
 }
 
 /**
@@ -139,11 +145,11 @@ export interface PlanRun {
  * Configure, then for every resource Check and Diff (olds = the inputs an earlier apply recorded), at most
  * `parallelism` resources at a time. The timed part is Check+Diff of the fleet; starting the host is not.
  */
-export async function grpcPlan(hosts: readonly LabHost[], endpoints: readonly Endpoint[], traceFile: string, parallelism: number): Promise<PlanRun> {
+export async function grpcPlan(hosts: readonly LabHost[], endpoints: readonly Endpoint[], traceFile: string, parallelism: number): Promise<GrpcPlanRun> {
   const host = await startProviderHost({ env: { [TRACE_ENV]: traceFile } });
   try {
     await host.configure();
-    const { wallMs } = await timed(() =>
+    const planFleet = () =>
       mapLimit(endpoints, parallelism, async (endpoint) => {
         const news = { ...labInputs(labHostVia(hostNamed(hosts, endpoint.name), endpoint)), ...PLAN_SETTINGS };
         const checked = await host.check({}, news);
@@ -153,9 +159,12 @@ export async function grpcPlan(hosts: readonly LabHost[], endpoints: readonly En
         const diff = await host.diff(`${endpoint.address}/docker.service/override.conf`, checked.inputs, checked.inputs);
         // The hosts have no drop-in yet: a plan that finds nothing to change did not look.
         if (diff.changes !== "some") throw new BenchError(`Diff answered "${diff.changes}", expected "some"`, "", { host: endpoint.name, step: "gRPC Diff" });
-      }),
-    );
-    return { wallMs, peakRssKiB: peakRssOfNodeWithEnv(TRACE_ENV, traceFile) };
+      });
+    const { wallMs } = await timed(planFleet);
+    const counts = traceCounts(traceFile, endpoints.length);
+    const peakRssKiB = peakRssOfNodeWithEnv(TRACE_ENV, traceFile);
+    const warm = await timed(planFleet);
+    return { wallMs, peakRssKiB, counts, warmWallMs: warm.wallMs };
   } finally {
     await host.stop();
   }
@@ -204,7 +213,7 @@ export async function cliPlan(hostsFile: string, hostCount: number, traceFile: s
       evidence: (result.stderr + result.stdout).split("\n").slice(-20),
     });
   }
-  return { wallMs, peakRssKiB: Number(readFileSync(timeFile, "utf8").trim().split("\n").pop()) };
+  return { wallMs, peakRssKiB: Number(readFileSync(timeFile, "utf8").trim().split("\n").pop()), counts: traceCounts(traceFile, hostCount) };
 }
 
 export interface Counts {

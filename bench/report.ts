@@ -13,6 +13,8 @@ export interface Row {
   ssh2Floor: { wallMs: number; connectionsPerHost: number };
   opensshFloor: { wallMs: number; connectionsPerHost: number };
   grpc: PlanResult;
+  /** Median of the same fleet planned a second time by the same provider host (warm): evidence, not a column. */
+  grpcWarmMs: number;
   cli: PlanResult;
   ansible: { wallMs: number; connectionsPerHost: number; roundTripsPerHost: number };
   /** The gRPC plan again with parallelism = hosts: evidence for how much the engine's default parallelism costs. */
@@ -108,6 +110,7 @@ export function investigate(rows: readonly Row[], context: Context): string[] {
               (row.grpcUnbounded ? `; with parallelism = ${row.hosts} the same plan took ${ms(row.grpcUnbounded.wallMs)} (${ratio(row.grpcUnbounded.wallMs / row.ssh2Floor.wallMs)} the floor)` : ""),
           );
         }
+        evidence.push(`the same fleet planned a second time by the same, now warm, provider host took ${ms(row.grpcWarmMs)} (${ratio(row.grpcWarmMs / row.ssh2Floor.wallMs)} the floor): the rest of the first pass is the host loading the serialized provider and its modules on the first call`);
         evidence.push("each Diff is a gRPC round trip to the provider host, which validates the inputs and runs the facts script (one exec that reads the drop-ins, systemctl and /proc) instead of `true`");
       }
       findings.push(`- ${row.hosts} host(s), ${row.latencyMs} ms: plan via ${verdict.path} is ${missed}. Measured: ${evidence.join("; ")}.`);

@@ -279,7 +279,7 @@ export function planRemoval(spec: NetworkSpec, facts: HostFacts): HostPlan {
  * keeping what the host cannot tell (connection, verify, unit, dropInName, restart) from the spec.
  */
 export function observedInputs(spec: NetworkSpec, facts: HostFacts): NetworkArgs {
-  const env = { ...managedAssignments(facts.dropIn.content), ...pickManaged(facts.unit.environment) };
+  const env = observedEnvironment(spec, facts);
   const get = (suffix: string): string | undefined => env[`${MANAGED_PREFIX}${suffix}`];
   const words = (get("FLAGS") ?? "").split(/\s+/).filter((word) => word !== "");
   const toBoolean = (value: string | undefined, truthy: string[]) => (value === undefined ? undefined : truthy.includes(value));
@@ -303,6 +303,23 @@ export function observedInputs(spec: NetworkSpec, facts: HostFacts): NetworkArgs
     pastaIpv6Compat: ourExecStartPost(facts.dropIn.content) !== null || (spec.pastaIpv6Compat && !compatNeeded(spec, facts)),
   };
   return withoutUndefined(observed) as NetworkArgs;
+}
+
+/**
+ * Per variable, the first level (file, effective, running) whose value differs from the desired one, so that a
+ * hand edit not yet reloaded, an overriding drop-in and a pending restart each show as the value the host has.
+ */
+function observedEnvironment(spec: NetworkSpec, facts: HostFacts): Record<string, string> {
+  const desired = desiredEnvironment(spec);
+  const levels = [managedAssignments(facts.dropIn.content), pickManaged(facts.unit.environment)];
+  if (facts.running.rootlesskitArgv !== null) levels.push(pickManaged(facts.running.environment));
+  const observed: Record<string, string> = {};
+  for (const name of MANAGED_VARIABLES) {
+    const drifted = levels.find((level) => level[name] !== desired[name]);
+    const value = drifted ? drifted[name] : desired[name];
+    if (value !== undefined) observed[name] = value;
+  }
+  return observed;
 }
 
 function pickManaged(env: Record<string, string>): Record<string, string> {

@@ -119,6 +119,13 @@ describe("observedInputs", () => {
     assert.ok(Object.values(observed).every((value) => value !== undefined));
   });
 
+  test("a value written but not yet reloaded or restarted shows as what the host has, not as desired", () => {
+    const spec = specOf(readJson("written-not-reloaded", "spec.json"));
+    const facts = readJson<HostFacts>("written-not-reloaded", "facts.json");
+    const edited = { ...facts, dropIn: { ...facts.dropIn, content: (facts.dropIn.content ?? "").replace(/ROOTLESSKIT_NET=\w+/, "ROOTLESSKIT_NET=vpnkit") } };
+    assert.equal(observedInputs(spec, edited).networkDriver, "vpnkit");
+  });
+
   test("an unmanaged host shows no driver", () => {
     const observed = observedInputs(specOf(readJson("no-op", "spec.json")), readJson<HostFacts>("fresh-host-pasta-ipv6", "facts.json"));
     assert.equal("networkDriver" in observed, false);
