@@ -12,6 +12,7 @@ import { once } from "node:events";
 import { run } from "../lab/exec";
 import { currentInstance } from "../lab/instance";
 import { hostExec, labDown, labStatus, labUp, type LabHost } from "../lab/api";
+import { factsScript } from "../provider/core/facts";
 import { desiredEnvironment } from "../provider/core/schema";
 import { labSpec } from "../tests/helpers/lab-spec";
 import { ansibleVersion, installPythonOnHosts, runAnsibleCheck } from "./ansible";
@@ -122,7 +123,8 @@ async function planPath<T extends PlanRun>(hosts: readonly LabHost[], runs: numb
   const result: PlanResult = {
     wallMs: measured.wallMs,
     peakRssKiB: Math.max(...measured.results.map((run) => run.peakRssKiB)),
-    connectionsPerHost: measured.connectionsPerHost,
+    // From the transport's trace, not sshd: the gRPC runs plan the fleet a second time (warm) in the same host.
+    connectionsPerHost: median(measured.results.map((run) => run.counts.connectionsPerHost)),
     roundTripsPerHost: median(measured.results.map((run) => run.counts.roundTripsPerHost)),
   };
   return { result, runs: measured.results };
@@ -139,6 +141,7 @@ async function benchRow(allHosts: readonly LabHost[], allEndpoints: readonly End
   const grpcWarmMs = median(grpc.runs.map((run) => run.warmWallMs));
   const hostsFile = join(workDir, `hosts-${size}-${latencyMs}.yaml`);
   writeCliHostsFile(hostsFile, hosts, endpoints);
+  const factsOnly = await measure(hosts, settings.runs, "ssh2 + the facts script (diagnostic)", () => ssh2Floor(endpoints, factsScript({ unit: "docker.service", dropInName: "override.conf" })).then(wall));
   const { result: cli } = await planPath(hosts, settings.runs, "plan via CLI", workDir, (trace) => cliPlan(hostsFile, size, trace));
   const environment = desiredEnvironment(labSpec(labHostVia(hosts[0], endpoints[0]), PLAN_SETTINGS));
   const ansibleRoundTrips: number[] = [];
@@ -154,6 +157,7 @@ async function benchRow(allHosts: readonly LabHost[], allEndpoints: readonly End
     opensshFloor: { wallMs: openssh.wallMs, connectionsPerHost: openssh.connectionsPerHost },
     grpc: grpc.result,
     grpcWarmMs,
+    ssh2FactsScriptMs: factsOnly.wallMs,
     cli,
     ansible: { wallMs: ansible.wallMs, connectionsPerHost: ansible.connectionsPerHost, roundTripsPerHost: median(ansibleRoundTrips) },
   };

@@ -66,14 +66,17 @@ export function labHostVia(host: LabHost, endpoint: Endpoint): LabHost {
   return { ...host, address: endpoint.address, port: endpoint.port };
 }
 
-/** One ssh2 connection and one `true` per host, all at once: what SSH itself costs from Node. */
-export async function ssh2Floor(endpoints: readonly Endpoint[]): Promise<number> {
+/**
+ * One ssh2 connection and one command per host, all at once: with `true`, what SSH itself costs from Node (the
+ * floor); with the provider's facts script, what the plan's remote work costs without the provider around it.
+ */
+export async function ssh2Floor(endpoints: readonly Endpoint[], command = "true"): Promise<number> {
   const privateKeys = new Map(endpoints.map((endpoint) => [endpoint.privateKeyPath, readFileSync(endpoint.privateKeyPath)]));
-  const { wallMs } = await timed(() => Promise.all(endpoints.map((endpoint) => ssh2True(endpoint, privateKeys.get(endpoint.privateKeyPath)!))));
+  const { wallMs } = await timed(() => Promise.all(endpoints.map((endpoint) => ssh2Exec(endpoint, privateKeys.get(endpoint.privateKeyPath)!, command))));
   return wallMs;
 }
 
-function ssh2True(endpoint: Endpoint, privateKey: Buffer): Promise<void> {
+function ssh2Exec(endpoint: Endpoint, privateKey: Buffer, command: string): Promise<void> {
   // The same check the transport makes: the host key must be the pinned one.
   const expectedKey = Buffer.from(endpoint.hostPublicKey.split(/\s+/)[1], "base64");
   return new Promise((resolve, reject) => {
@@ -82,14 +85,14 @@ function ssh2True(endpoint: Endpoint, privateKey: Buffer): Promise<void> {
       reject(new BenchError(summary, "check the lab host with `npm run lab -- status`", { host: `${endpoint.name} (${endpoint.address}:${endpoint.port})`, step: "ssh2 floor", cause }));
     client.on("error", (error) => fail(`ssh2 failed: ${error.message}`, error));
     client.on("ready", () =>
-      client.exec("true", (error, stream) => {
+      client.exec(command, (error, stream) => {
         if (error) return fail(`exec failed: ${error.message}`, error);
         stream.resume();
         stream.stderr.resume();
         stream.on("close", (code: number | null) => {
           client.end();
           if (code === 0) resolve();
-          else fail(`\`true\` exited with ${String(code)}`);
+          else fail(`the command exited with ${String(code)}`);
         });
       }),
     );

@@ -15,6 +15,8 @@ export interface Row {
   grpc: PlanResult;
   /** Median of the same fleet planned a second time by the same provider host (warm): evidence, not a column. */
   grpcWarmMs: number;
+  /** ssh2 floor with the provider's facts script instead of `true`: the plan's remote work without the provider. */
+  ssh2FactsScriptMs: number;
   cli: PlanResult;
   ansible: { wallMs: number; connectionsPerHost: number; roundTripsPerHost: number };
   /** The gRPC plan again with parallelism = hosts: evidence for how much the engine's default parallelism costs. */
@@ -100,6 +102,7 @@ export function investigate(rows: readonly Row[], context: Context): string[] {
       const evidence: string[] = [
         `the plan made ${perHost(plan.connectionsPerHost)} connection(s) and ${perHost(plan.roundTripsPerHost)} exec(s) per host against the floor's 1 and 1`,
         `${ms(plan.wallMs - row.ssh2Floor.wallMs)} over the floor`,
+        `running the provider's facts script instead of \`true\` over bare ssh2 (same connections, no provider) takes ${ms(row.ssh2FactsScriptMs)} (${ratio(row.ssh2FactsScriptMs / row.ssh2Floor.wallMs)} the floor): that much of the gap is the remote work on the hosts (systemctl --user show, reading /proc and the drop-ins), not our code`,
       ];
       if (verdict.path === "CLI") {
         evidence.push(`starting the CLI without SSH (Node start + loading its modules, usage only) takes ${ms(context.cliStartupMs)} by itself: the floor is measured inside an already running Node process`);
@@ -110,7 +113,12 @@ export function investigate(rows: readonly Row[], context: Context): string[] {
               (row.grpcUnbounded ? `; with parallelism = ${row.hosts} the same plan took ${ms(row.grpcUnbounded.wallMs)} (${ratio(row.grpcUnbounded.wallMs / row.ssh2Floor.wallMs)} the floor)` : ""),
           );
         }
-        evidence.push(`the same fleet planned a second time by the same, now warm, provider host took ${ms(row.grpcWarmMs)} (${ratio(row.grpcWarmMs / row.ssh2Floor.wallMs)} the floor): the rest of the first pass is the host loading the serialized provider and its modules on the first call`);
+        const warm = `the same fleet planned a second time by the same, now warm, provider host took ${ms(row.grpcWarmMs)} (${ratio(row.grpcWarmMs / row.ssh2Floor.wallMs)} the floor)`;
+        evidence.push(
+          row.grpcWarmMs < 0.8 * plan.wallMs
+            ? `${warm}: ${ms(plan.wallMs - row.grpcWarmMs)} of the first pass is the host loading the serialized provider and its modules on the first call`
+            : `${warm}: a warm host is not much faster, so the cost is per call, not start-up`,
+        );
         evidence.push("each Diff is a gRPC round trip to the provider host, which validates the inputs and runs the facts script (one exec that reads the drop-ins, systemctl and /proc) instead of `true`");
       }
       findings.push(`- ${row.hosts} host(s), ${row.latencyMs} ms: plan via ${verdict.path} is ${missed}. Measured: ${evidence.join("; ")}.`);
@@ -135,7 +143,7 @@ export function renderMarkdown(tables: string, findings: readonly string[], cont
     "- **Ansible --check**: `ansible-playbook --check --diff` of `bench/ansible/playbook.yml` (drop-in via `template`, then `systemd_service` with `scope: user` and `daemon_reload`), pipelining on, forks = hosts, no fact gathering, Ansible's default ssh_args (ControlPersist) with a fresh ControlPath directory per run so every run starts cold. The lab's hosts have no Python: the bench copies the machine's Python 3.11 into each host first (not timed).",
     "- Every tool plans the same desired state (slirp4netns with IPv6) on hosts booted without Docker and without the drop-in, so every plan finds a change.",
     `- **Latency**: ${context.latencyMethod}`,
-    "- **SSH connections per host**: counted on the hosts (sshd's `Accepted publickey` journal lines over all runs, warm-up included, divided by runs × hosts). **Round trips**: execs from the transport's trace (`ROOTLESS_DOCKER_NET_TRACE`) for our paths, `ssh` invocations (each one command over the multiplexed connection) for Ansible; the floors make exactly one. **Peak RSS**: `VmHWM` of the provider host's node process; `/usr/bin/time -f %M` of the CLI process.",
+    "- **SSH connections per host**: counted on the hosts for the floors and Ansible (sshd's `Accepted publickey` journal lines over all runs, warm-up included, divided by runs × hosts); from the transport's trace for our two paths. **Round trips**: execs from the transport's trace (`ROOTLESS_DOCKER_NET_TRACE`) for our paths, `ssh` invocations (each one command over the multiplexed connection) for Ansible; the floors make exactly one. **Peak RSS**: `VmHWM` of the provider host's node process; `/usr/bin/time -f %M` of the CLI process.",
     "",
     "## Results",
     "",

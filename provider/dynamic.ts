@@ -14,6 +14,8 @@ import { containsUnknown, networkArgsSchema, validateNetworkArgs } from "./core/
 import type { NetworkDriver, NetworkSpec, PortDriver, VerificationResult } from "./core/types";
 import { applyHost, assertCapable, capabilityWarnings, inspectHost, removeHost } from "./engine";
 import type { InspectResult } from "./engine/types";
+import { withContextLine } from "./errors";
+import { describeFailedHost, type Rollout } from "./core/waves";
 
 /** The key Pulumi adds to a dynamic resource's inputs and outputs: the serialized provider. */
 const PROVIDER_KEY = "__provider";
@@ -115,12 +117,15 @@ interface ValidatedInputs {
   spec: NetworkSpec;
   /** Security warnings about the inputs themselves (e.g. host-key verification skipped). */
   warnings: string[];
+  /** Set when a fleet declared the resource; only for the message of a failure. */
+  rollout?: Rollout;
 }
 
 /** Invalid inputs cannot get here past `check`, except from a state written by an incompatible version. */
 function validated(raw: Record<string, unknown>, step: string): ValidatedInputs {
   const validation = validateNetworkArgs(pickInputs(raw));
-  if (validation.ok) return { spec: validation.value, warnings: validation.warnings };
+  // The spec (what reaches the host) has no rollout: it is read from the validated raw inputs instead.
+  if (validation.ok) return { spec: validation.value, warnings: validation.warnings, ...(raw.rollout === undefined ? {} : { rollout: raw.rollout as Rollout }) };
   const problems = validation.problems.map((problem) => `  ${problem.property}: ${problem.reason}`).join("\n");
   throw new Error(`RootlessDockerNetwork: ${step}: the inputs are invalid:\n${problems}\n  fix: correct the inputs named above (a state from an incompatible version needs \`pulumi refresh\` after fixing them)`);
 }
@@ -156,10 +161,13 @@ function replacedInputs(previous: NetworkSpec, next: NetworkSpec): string[] {
   ];
 }
 
-async function applied({ spec, warnings }: ValidatedInputs): Promise<NetworkState> {
+async function applied({ spec, warnings, rollout }: ValidatedInputs): Promise<NetworkState> {
   // The engine reports the plan's capability warnings and skipped host-key checks through onWarning.
   const engineWarnings: string[] = [];
-  const result = await applyHost(spec, { onWarning: (warning) => engineWarnings.push(warning) });
+  const result = await applyHost(spec, { onWarning: (warning) => engineWarnings.push(warning) }).catch((error: unknown) => {
+    // A fleet cannot see this failure (a failed resource's outputs never resolve): the error itself says where the rollout stands.
+    throw rollout && error instanceof Error ? withContextLine(error, describeFailedHost(rollout)) : error;
+  });
   return observedOutputs(spec, result, {
     restarted: result.restarted,
     warnings: unique([...warnings, ...engineWarnings]),

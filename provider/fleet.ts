@@ -6,16 +6,17 @@
  * wave N-1, and a `RootlessDockerNetwork` finishes only after its host applied *and* verified IPv6
  * (a required verification that fails rolls the host back and fails the resource). Pulumi skips
  * every dependent of a failed resource, so a failure in one wave leaves all later waves untouched.
- * Pulumi reports that failure on the failed host's own resource; the fleet logs its wave plan up front
- * (`pulumi up` shows it) together with what a failure in each wave leaves done and untouched.
+ * Pulumi reports that failure on the failed host's own resource, and a failed resource's outputs never resolve, so
+ * the fleet cannot observe it: each resource gets its place in the waves (`rollout`) and its error says which hosts
+ * are done, failed and untouched. The fleet also logs its wave plan up front (`pulumi up` shows it).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { mergeSettings, planWaves, waveOutcome, type WaveOptions } from "./core/waves";
-import type { VerificationResult } from "./core/types";
+import { mergeSettings, planWaves, ROLLOUT_NAME, ROLLOUT_NAME_RULE, waveOutcome, type Rollout, type WaveOptions } from "./core/waves";
+import type { InputProblem, VerificationResult } from "./core/types";
 import { RootlessDockerNetwork, type ConnectionArgs, type RootlessDockerNetworkArgs } from "./resource";
 
 /** `RootlessDockerNetwork` inputs, each optional (shared ones and a host's own combine), with a connection in parts. */
-export type FleetSettings = Omit<Partial<RootlessDockerNetworkArgs>, "connection"> & { connection?: pulumi.Input<Partial<ConnectionArgs>> };
+export type FleetSettings = Omit<Partial<RootlessDockerNetworkArgs>, "connection" | "rollout"> & { connection?: pulumi.Input<Partial<ConnectionArgs>> };
 
 /** One host of the fleet: its name (also the resource name suffix), its connection, and any inputs that differ from `defaults`. */
 export type FleetHost = FleetSettings & {
@@ -43,9 +44,10 @@ export class RootlessDockerFleet extends pulumi.ComponentResource {
     super("rootless-docker:index:RootlessDockerFleet", name, {}, opts);
     const names = args.hosts.map((host) => host.name);
     const waves = planWaves(names, args);
-    if (!waves.ok) {
-      const problems = waves.problems.map((problem) => `  ${problem.property}: ${problem.reason}`).join("\n");
-      throw new pulumi.ResourceError(`fleet ${name}: invalid hosts or wave settings, nothing was created:\n${problems}`, this);
+    const problems = [...(waves.ok ? [] : waves.problems), ...rolloutNameProblems(name, names)];
+    if (!waves.ok || problems.length > 0) {
+      const lines = problems.map((problem) => `  ${problem.property}: ${problem.reason}`).join("\n");
+      throw new pulumi.ResourceError(`fleet ${name}: invalid hosts or wave settings, nothing was created:\n${lines}`, this);
     }
     this.waves = waves.value;
     pulumi.log.info(describeRollout(this.waves), this);
@@ -58,7 +60,8 @@ export class RootlessDockerFleet extends pulumi.ComponentResource {
         const { name: _hostName, dependsOn = [], ...overrides } = byName.get(hostName)!;
         // Completeness (a host, a driver, a credential) is the resource's `check`, which names the missing input per host.
         const inputs = mergeInputs(args.defaults ?? {}, overrides) as unknown as RootlessDockerNetworkArgs;
-        const network = new RootlessDockerNetwork(`${name}-${hostName}`, inputs, {
+        const rollout: Rollout = { fleet: name, host: hostName, waves: this.waves };
+        const network = new RootlessDockerNetwork(`${name}-${hostName}`, { ...inputs, rollout }, {
           parent: this,
           dependsOn: [...previousWave, ...dependsOn],
         });
@@ -80,6 +83,15 @@ function describeRollout(waves: string[][]): string {
     return `  wave ${index + 1}: ${wave.join(", ")} (a failure here: done ${done.join(", ") || "none"}; untouched ${untouched.join(", ") || "none"})`;
   });
   return [`rolling out in ${waves.length} wave(s); a failed host makes Pulumi skip every later wave:`, ...lines].join("\n");
+}
+
+/** Each host's resource carries the fleet's and the hosts' names in its `rollout` input, whose schema takes ASCII names only. */
+function rolloutNameProblems(fleetName: string, hostNames: readonly string[]): InputProblem[] {
+  const reason = ROLLOUT_NAME_RULE;
+  return [
+    ...(ROLLOUT_NAME.test(fleetName) ? [] : [{ property: "name", reason }]),
+    ...hostNames.flatMap((hostName, index) => (typeof hostName !== "string" || hostName.trim() === "" || ROLLOUT_NAME.test(hostName) ? [] : [{ property: `hosts[${index}].name`, reason }])),
+  ];
 }
 
 /** Shared settings under per-host overrides (`mergeSettings`), resolved first because either side may be an Output. */

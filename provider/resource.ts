@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { NetworkOutputs } from "./dynamic";
 import { networkArgsSchema } from "./core/schema";
+import type { Rollout } from "./core/waves";
 import type { ConnectionSpec, NetworkDriver, PortDriver, TriState, VerifySpec } from "./core/types";
 
 /** How to reach the host over SSH: the fields of @pulumi/command's `remote.ConnectionArgs`, plus known_hosts handling. */
@@ -105,6 +106,11 @@ export interface RootlessDockerNetworkArgs {
   restart?: pulumi.Input<"on-change" | "never">;
   /** With pasta and IPv6 on RootlessKit < 2.3.0, install an ExecStartPost helper that gives the namespace IPv6 (default false). */
   pastaIpv6Compat?: pulumi.Input<boolean>;
+  /**
+   * Set by `RootlessDockerFleet`, not meant to be set by hand: this host's place in the fleet's waves, so that its
+   * failure says which hosts are done, failed and untouched. Never sent to the host; a change of it alone changes nothing.
+   */
+  rollout?: pulumi.Input<Rollout>;
 }
 
 /**

@@ -205,6 +205,14 @@ function capabilityProblems(spec: NetworkSpec, facts: HostFacts): CapabilityProb
     error(`rootlesskit ${rootlesskit} has no --detach-netns; needs ≥ ${PASTA_ROOTLESSKIT}`, "upgrade rootlesskit, or leave detachNetns unset");
   }
 
+  if (spec.networkDriver === "slirp4netns" && spec.ipv6) {
+    // dockerd turns on IPv6 forwarding in the namespace when daemon IPv6 is on; with forwarding on, the kernel
+    // ignores slirp4netns's router advertisements and the namespace loses its IPv6 default route (seen in the lab).
+    const forwarding = "dockerd's IPv6 forwarding makes the namespace ignore slirp4netns's router advertisements, so it loses its IPv6 default route";
+    if (spec.containerIpv6 !== undefined) error(`containerIpv6 with networkDriver "slirp4netns": ${forwarding}`, `use networkDriver "pasta" (with pastaIpv6Compat: true on rootlesskit < ${PASTA_IPV6_ROOTLESSKIT}), or drop containerIpv6`);
+    else if (daemonIpv6On(facts)) warning(`${facts.daemonJson.path} has "ipv6": true: ${forwarding}`, `use networkDriver "pasta", or remove "ipv6" from ${facts.daemonJson.path}`);
+  }
+
   const range = facts.pingGroupRange;
   const icmpChecked = spec.verify.enabled && spec.verify.targets.some((target) => target.icmp);
   if (icmpChecked && range !== null && !(range[0] <= facts.uid && facts.uid <= range[1])) {
@@ -218,6 +226,14 @@ function capabilityProblems(spec: NetworkSpec, facts: HostFacts): CapabilityProb
 
 // ---------------------------------------------------------------------------------------------
 // daemon.json
+
+function daemonIpv6On(facts: HostFacts): boolean {
+  try {
+    return (JSON.parse(facts.daemonJson.content ?? "{}") as { ipv6?: unknown }).ipv6 === true;
+  } catch {
+    return false;
+  }
+}
 
 function planDaemonJson(spec: NetworkSpec, facts: HostFacts, problems: CapabilityProblem[]): { content: string | null; changes: PropertyChange[] } | null {
   let current: Record<string, unknown> = {};

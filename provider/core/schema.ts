@@ -3,6 +3,7 @@
  * `DOCKERD_ROOTLESS_ROOTLESSKIT_*` environment they turn into. Pure: no I/O.
  */
 import { z } from "zod";
+import { ROLLOUT_NAME, ROLLOUT_NAME_RULE } from "./waves";
 import { NETWORK_DRIVERS, PORT_DRIVERS, type NetworkDriver, type NetworkSpec, type PortDriver, type InputProblem, type Validation } from "./types";
 
 /** Pulumi's preview sentinel for values not known yet; such values are not validated. */
@@ -186,8 +187,20 @@ function argsSchema(wrap: Wrap) {
     restart: wrap(z.enum(["on-change", "never"]).default("on-change")),
     /** With pasta + IPv6 on RootlessKit < 2.3.0, install an ExecStartPost helper that gives the namespace IPv6. */
     pastaIpv6Compat: wrap(z.boolean().default(false)),
+    /** Set by RootlessDockerFleet: this host's place in the rollout, for error messages only (never sent to the host, ignored by diff). */
+    rollout: wrap(
+      z
+        .strictObject({
+          fleet: wrap(rolloutName),
+          host: wrap(rolloutName),
+          waves: wrap(z.array(wrap(z.array(wrap(rolloutName)).min(1, "must not hold an empty wave"))).min(1, "must hold at least one wave").max(1000)),
+        })
+        .refine((rollout) => containsUnknown(rollout) || rollout.waves.some((wave) => wave.includes(rollout.host)), { message: "host must be in one of the waves", path: ["host"] }),
+    ).optional(),
   });
 }
+
+const rolloutName = asciiName(ROLLOUT_NAME, 253, ROLLOUT_NAME_RULE);
 
 /** The public inputs, exactly as users write them. */
 export const networkArgsSchema = argsSchema(exact);

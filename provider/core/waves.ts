@@ -101,6 +101,33 @@ export function describeWaveOutcome(outcome: WaveOutcome): string {
   return `done: ${list(outcome.done)}; failed: ${list(outcome.failed)}; untouched: ${list(outcome.untouched)}`;
 }
 
+/** A fleet host's place in its rollout, handed to its resource so that its failure can say where the fleet stands. */
+export interface Rollout {
+  /** The fleet's resource name. */
+  fleet: string;
+  /** This host's name in the fleet. */
+  host: string;
+  /** Every host of the fleet, wave by wave. */
+  waves: string[][];
+}
+
+/** Names a rollout carries into error messages: ASCII host-name characters only, so nothing can disguise a host. */
+export const ROLLOUT_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$/;
+export const ROLLOUT_NAME_RULE = "must be an ASCII name of at most 253 characters (letters, digits, '_', '.', '-'; not starting with '.' or '-'), like a host name";
+
+/**
+ * The line a failed fleet host adds to its error. Pulumi starts no dependent of a failed resource, so later waves stay
+ * untouched; the other hosts of the same wave run in parallel and may still be finishing, so they are not called done.
+ */
+export function describeFailedHost(rollout: Rollout): string {
+  const waveIndex = rollout.waves.findIndex((wave) => wave.includes(rollout.host));
+  const peers = rollout.waves[waveIndex]?.filter((name) => name !== rollout.host) ?? [];
+  const outcome = waveOutcome(rollout.waves, [rollout.host]);
+  const earlier = { ...outcome, done: outcome.done.filter((name) => !peers.includes(name)) };
+  const stillRunning = peers.length > 0 ? `; still finishing in the same wave: ${peers.join(", ")}` : "";
+  return `fleet ${rollout.fleet}: wave ${waveIndex + 1} of ${rollout.waves.length} failed at ${rollout.host}, later waves are not started: ${describeWaveOutcome(earlier)}${stillRunning}`;
+}
+
 /**
  * How a host's own settings combine with the shared ones (fleet `defaults`, hosts file `defaults:`):
  * mappings (`connection`, `verify`) are merged key by key, so shared `connection.user` combines with a

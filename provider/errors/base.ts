@@ -60,3 +60,12 @@ export function isRootlessDockerError(value: unknown): value is RootlessDockerEr
 export function hasErrorName(value: unknown, name: string): boolean {
   return isRootlessDockerError(value) && value.name === name;
 }
+
+/**
+ * The same error with one more line of context (e.g. where a fleet rollout stands): its class, `name`, host and
+ * step stay as they were, so guards and callers still recognise it.
+ */
+export function withContextLine<E extends Error>(error: E, line: string): E {
+  error.message = `${error.message}\n  ${line}`;
+  return error;
+}

@@ -140,6 +140,41 @@ describe("dynamic-provider host over gRPC (no lab host)", () => {
     assert.equal(connectEvents(listener.port) - before.traced, 1);
   });
 
+  const rollout = { fleet: "edge", host: "web3", waves: [["web1"], ["web2", "web3", "web4"], ["web5", "web6"]] };
+
+  it("Diff: a change of only `rollout` is no input change: it takes the same path as unchanged inputs", async () => {
+    const olds = listenerInputs({ rollout: { ...rollout, waves: [["web3"]] } });
+    const outcome = async (news: Record<string, unknown>) => {
+      const before = listener.accepted();
+      const reply = await host.diff("id", olds, news).catch((error: unknown) => error);
+      return { accepted: listener.accepted() - before, details: reply instanceof ProviderHostCallError ? reply.details : reply };
+    };
+    // Known inputs are compared with the host (one connection; this one hangs up): a rollout change adds nothing to it.
+    assert.deepEqual(await outcome(listenerInputs({ rollout })), await outcome(olds));
+    const moved = await host.diff("id", olds, listenerInputs({ rollout, connection: { ...olds.connection, user: "bob" } }));
+    assert.deepEqual(moved.replaces, ["connection"]);
+  });
+
+  it("Create of a fleet host that fails says which hosts are done, failed and untouched, in the host's typed error", async () => {
+    const port = await closedPort();
+    const inputs = {
+      connection: { host: "127.0.0.1", port, user: "alice", password: PASSWORD, dialErrorLimit: 1, perDialTimeout: 2 },
+      networkDriver: "pasta",
+      rollout,
+    };
+    assert.deepEqual((await host.check({}, inputs)).failures, []);
+    await assert.rejects(host.create(inputs), (error: unknown) => {
+      assert.ok(error instanceof ProviderHostCallError);
+      assert.match(error.details, new RegExp(`^alice@127\\.0\\.0\\.1:${port}: connect: `));
+      assert.match(
+        error.details,
+        /\n  fleet edge: wave 2 of 3 failed at web3, later waves are not started: done: web1; failed: web3; untouched: web5, web6; still finishing in the same wave: web2, web4$/,
+      );
+      assertNoCredential(error.details, "Create's error");
+      return true;
+    });
+  });
+
   it("Diff, Read and Create against an unreachable host fail with a message naming the host and no credential", async () => {
     const port = await closedPort();
     const inputs = {

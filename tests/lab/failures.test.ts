@@ -12,16 +12,16 @@ import { after, before, beforeEach, describe, it } from "node:test";
 // Its own lab instance, so the other lab tests and a demo lab can run beside it.
 process.env.RDL_LAB = "failtest";
 
-import { labDown, labUp, startSshd, stopSshd, userExec, type LabHost } from "../../lab/api";
+import { labDown, labUp, startSshd, stopSshd, type LabHost } from "../../lab/api";
 import { runCli } from "../../provider/cli/main";
 import type { NetworkSpec } from "../../provider/core/types";
 import * as engine from "../../provider/engine";
 import { isConnectionError, isHostKeyError, isRollbackError, isVerificationError } from "../../provider/errors";
 import { hostLabel, TRACE_ENV } from "../../provider/transport";
 import { armGate, GATE_POINTS, gateReached, installGate, killSshSession, releaseGate, type GatePoint } from "../helpers/apply-gate";
+import { hostState, lockReleased, startFrom } from "../helpers/host-state";
 import { labInputs, labSpec } from "../helpers/lab-spec";
 
-const DROP_IN = "/home/dev/.config/systemd/user/docker.service.d/override.conf";
 /** Our variable plus text that is not ours: a rollback must bring back every byte of it. */
 const HAND_WRITTEN = "# written by hand; keep this comment\n[Service]\nEnvironment=\"DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520\"   \nEnvironment=KEEP_ME=1\n";
 /** What the tests apply: it shows in the running RootlessKit's command line as `--ipv6`. */
@@ -43,44 +43,6 @@ beforeEach((context) => {
   writeFileSync(tracePath, "");
   process.env[TRACE_ENV] = tracePath;
 });
-
-async function user(lab: LabHost, command: string): Promise<string> {
-  const result = await userExec(lab.name, command);
-  assert.equal(result.exitCode, 0, `${lab.name}: ${command}: ${result.stderr}`);
-  return result.stdout;
-}
-
-interface HostState {
-  /** null = no drop-in. */
-  dropIn: string | null;
-  active: string;
-  /** argv of the running RootlessKit (the unit's main process). */
-  rootlesskit: string;
-}
-
-async function hostState(lab: LabHost): Promise<HostState> {
-  const out = await user(
-    lab,
-    `if [ -e ${DROP_IN} ]; then base64 -w 0 ${DROP_IN}; else printf absent; fi; echo; systemctl --user is-active docker; ` +
-      `tr '\\0' ' ' < /proc/$(systemctl --user show -p MainPID --value docker)/cmdline 2>/dev/null; echo`,
-  );
-  const [dropIn, active, rootlesskit] = out.split("\n");
-  return { dropIn: dropIn === "absent" ? null : Buffer.from(dropIn!, "base64").toString("utf8"), active: active!, rootlesskit: rootlesskit!.trim() };
-}
-
-/** Puts `content` in place and restarts Docker on it, as a host that someone set up by hand. */
-async function startFrom(lab: LabHost, content: string): Promise<HostState> {
-  await user(
-    lab,
-    `mkdir -p $(dirname ${DROP_IN}) && printf '%s' '${Buffer.from(content).toString("base64")}' | base64 -d > ${DROP_IN} && ` +
-      `systemctl --user daemon-reload && systemctl --user reset-failed docker; systemctl --user restart docker && ` +
-      `i=0; until docker info >/dev/null 2>&1 || [ $i -ge 120 ]; do sleep 0.5; i=$((i+1)); done; docker info >/dev/null`,
-  );
-  const state = await hostState(lab);
-  assert.equal(state.active, "active");
-  assert.doesNotMatch(state.rootlesskit, /--ipv6/);
-  return state;
-}
 
 const label = (lab: LabHost) => hostLabel({ user: lab.user, host: lab.address, port: lab.port });
 
@@ -177,6 +139,7 @@ describe("the SSH connection cut at each step", () => {
   for (const point of Object.keys(GATE_POINTS) as GatePoint[]) {
     it(`${point}: the host ends unchanged or fully applied, and the next apply converges`, async () => {
       const start = await startFrom(host, HAND_WRITTEN);
+      assert.doesNotMatch(start.rootlesskit, /--ipv6/);
       const spec = specWith(host, {});
       await armGate(host.name, point);
       const applying = failure(engine.applyHost(spec));
@@ -185,8 +148,7 @@ describe("the SSH connection cut at each step", () => {
       const error = await applying;
       assert.ok(isConnectionError(error), String(error));
       await releaseGate(host.name);
-      // The script goes on without its connection; it is done when it lets go of the host lock.
-      await user(host, `flock -w 180 "$XDG_RUNTIME_DIR/pulumi-rootless-docker/apply.lock" true`);
+      await lockReleased(host);
 
       const end = await hostState(host);
       assert.equal(end.active, "active");

@@ -101,6 +101,12 @@ describe("planRemoval", () => {
   });
 });
 
+test("containerIpv6 with slirp4netns + IPv6 is refused: dockerd's forwarding would cost the namespace its default route", () => {
+  const raw = { ...readJson<Record<string, unknown>>("no-op", "spec.json"), networkDriver: "slirp4netns", portDriver: "builtin", ipv6: true, containerIpv6: true };
+  const plan = planHost(specOf(raw), readJson<HostFacts>("no-op", "facts.json"));
+  assert.ok(plan.problems.some((problem) => problem.severity === "error" && /router advertisements/.test(problem.message)), JSON.stringify(plan.problems));
+});
+
 describe("observedInputs", () => {
   test("mirrors the host: a host on slirp4netns shows networkDriver slirp4netns", () => {
     const spec = specOf(readJson("overriding-dropin", "spec.json"));

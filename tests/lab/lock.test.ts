@@ -1,0 +1,115 @@
+/**
+ * Two applies against one host at the same time (issue 4, point 4): the host lock serializes them. The
+ * first apply is held mid-way (after its write) by the apply gate, so the second one provably meets a
+ * held lock; it must wait there without touching the host, and with a short wait fail naming the holder.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, beforeEach, it } from "node:test";
+
+process.env.RDL_LAB = "locktest";
+
+import { labDown, labUp, type LabHost } from "../../lab/api";
+import { runCli } from "../../provider/cli/main";
+import type { ApplyReport } from "../../provider/cli/run";
+import * as engine from "../../provider/engine";
+import { isLockTimeoutError, isRemoteCommandError } from "../../provider/errors";
+import { armGate, gateReached, installGate, releaseGate } from "../helpers/apply-gate";
+import { hostState, lockReleased, lockWaiterSeen, startFrom, type HostState } from "../helpers/host-state";
+import { labSpec } from "../helpers/lab-spec";
+
+const START = "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520\n";
+const WANTED = { networkDriver: "slirp4netns", ipv6: true };
+
+let host: LabHost;
+
+before(async () => {
+  await labDown();
+  [host] = await labUp({ hosts: 1 });
+  await installGate(host.name);
+});
+after(() => labDown());
+
+let start: HostState;
+beforeEach(async () => {
+  start = await startFrom(host, START);
+});
+
+/** Starts an apply that takes the host lock and then stops after its write, until released. */
+async function holdLockWithApply(holder: string): Promise<{ done: Promise<unknown>; writtenState: HostState }> {
+  await armGate(host.name, "after write");
+  const done = engine.applyHost(labSpec(host, { ...WANTED, verify: { enabled: false } }), { lockHolder: holder });
+  done.catch(() => undefined); // awaited by the caller; this only keeps an early failure from being unhandled
+  await gateReached(host.name);
+  const writtenState = await hostState(host);
+  assert.notEqual(writtenState.dropIn, start.dropIn, "the first apply had not written when held");
+  return { done, writtenState };
+}
+
+function settled<T>(promise: Promise<T>): { promise: Promise<T>; readonly isSettled: boolean } {
+  const tracker = { promise, isSettled: false };
+  promise.then(
+    () => (tracker.isSettled = true),
+    () => (tracker.isSettled = true),
+  );
+  return tracker;
+}
+
+it("two engine applies at once: the second waits for the lock without touching the host, then refuses the plan the first made stale", async () => {
+  const first = await holdLockWithApply("first apply (lock test)");
+  const second = settled(engine.applyHost(labSpec(host, { ...WANTED, mtu: 1500, verify: { enabled: false } }), { lockHolder: "second apply (lock test)", lockWaitSeconds: 120 }));
+  await lockWaiterSeen(host);
+  assert.equal(second.isSettled, false, "the second apply finished while the first held the lock");
+  assert.deepEqual(await hostState(host), first.writtenState, "the second apply changed the host while the first held the lock");
+
+  await releaseGate(host.name);
+  await first.done;
+  const afterFirst = await hostState(host);
+  assert.match(afterFirst.rootlesskit, /--ipv6/);
+  // Its plan was made on the file the first apply then replaced: compare-and-swap refuses it, nothing lost.
+  const error = await second.promise.then(
+    () => assert.fail("the second apply wrote over the first one's result"),
+    (reason: Error) => reason,
+  );
+  assert.ok(isRemoteCommandError(error) && /changed while we were planning/.test(error.message), String(error));
+  assert.deepEqual(await hostState(host), afterFirst);
+});
+
+it("with a short lock wait the second apply fails with LockTimeoutError naming the holder, and changes nothing", async () => {
+  const first = await holdLockWithApply("stack-A pulumi up (lock test)");
+  try {
+    const error = await engine.applyHost(labSpec(host, { ...WANTED, mtu: 1500, verify: { enabled: false } }), { lockWaitSeconds: 2 }).then(
+      () => assert.fail("the second apply ran while the lock was held"),
+      (reason: Error) => reason,
+    );
+    assert.ok(isLockTimeoutError(error), String(error));
+    assert.match(error.message, /stack-A pulumi up \(lock test\)/);
+    assert.deepEqual(await hostState(host), first.writtenState);
+  } finally {
+    await releaseGate(host.name);
+  }
+  await first.done;
+});
+
+it("a CLI apply beside an engine apply waits for the lock and never interleaves with it", async () => {
+  const first = await holdLockWithApply("pulumi up beside the CLI (lock test)");
+  const defaults = join(mkdtempSync(join(tmpdir(), "locktest-")), "hosts.yaml");
+  writeFileSync(defaults, JSON.stringify({ defaults: { ...WANTED, mtu: 1500, verify: { enabled: false } } }));
+  let stdout = "";
+  const cli = settled(runCli(["apply", "--lab", "--hosts", defaults, "--json"], { stdout: (text) => (stdout += text), stderr: () => undefined, interactive: false, engine }));
+  await lockWaiterSeen(host);
+  assert.equal(cli.isSettled, false, "the CLI finished while the lock was held");
+  assert.deepEqual(await hostState(host), first.writtenState, "the CLI changed the host while the lock was held");
+
+  await releaseGate(host.name);
+  await first.done;
+  const afterFirst = await hostState(host);
+  assert.equal(await cli.promise, 1);
+  const row = (JSON.parse(stdout) as ApplyReport).hosts[0]!;
+  assert.equal(row.status, "failed");
+  assert.match(row.error?.message ?? "", /changed while we were planning/);
+  await lockReleased(host);
+  assert.deepEqual(await hostState(host), afterFirst);
+});
