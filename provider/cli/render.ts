@@ -1,6 +1,7 @@
 /** Text for people: one block per host with its table, and a closing line with the exit code's meaning. */
 import type { RunningNetwork } from "../core/running";
-import type { CapabilityProblem, PropertyChange, VerificationResult } from "../core/types";
+import { MANAGED_PREFIX } from "../core/schema";
+import type { CapabilityProblem, DiffLevel, PropertyChange, VerificationResult } from "../core/types";
 import { describeWaveOutcome } from "../core/waves";
 import type { ApplyReport, ApplyRow, ErrorSummary, PlanReport, Report, VerifyReport } from "./run";
 
@@ -70,12 +71,34 @@ function describeRunning(running: RunningNetwork): string {
   ].join(" ");
 }
 
-/** The three levels in one table: what the file says, what systemd will start, what runs now. */
+const LEVELS: readonly DiffLevel[] = ["file", "effective", "running"];
+
+/**
+ * One row per property that differs somewhere, with the three levels side by side: what our drop-in says (file),
+ * what systemd will start (effective), what runs now (running). `=` is as desired; `-` is not compared at that level.
+ */
 function changeTable(changes: readonly PropertyChange[]): string[] {
   if (changes.length === 0) return [];
-  const rows = changes.map((change) => [change.level, change.property, change.desired ?? "(unset)", change.actual ?? "(unset)", change.cause ?? ""]);
-  return table([["level", "property", "desired", "actual", "cause"], ...rows]).map((line) => `  ${line}`);
+  const byProperty = new Map<string, PropertyChange[]>();
+  for (const change of changes) byProperty.set(change.property, [...(byProperty.get(change.property) ?? []), change]);
+  // Without a running daemon nothing is compared on the running level but the daemon itself.
+  const daemonDown = changes.some((change) => change.level === "running" && change.property === "daemon");
+  const rows = [...byProperty].map(([property, propertyChanges]) => {
+    const desired = propertyChanges[0].desired;
+    // Our variables are compared on every level; the other properties (ExecStartPost, daemon.json keys, the running command line) only where they appear.
+    const comparedEverywhere = property.startsWith(MANAGED_PREFIX);
+    const cells = LEVELS.map((level) => {
+      const change = propertyChanges.find((candidate) => candidate.level === level);
+      if (change) return change.desired === desired ? orUnset(change.actual) : `${orUnset(change.actual)} (expects ${orUnset(change.desired)})`;
+      return comparedEverywhere && !(level === "running" && daemonDown) ? "=" : "-";
+    });
+    const causes = [...new Set(propertyChanges.flatMap((change) => (change.cause ? [change.cause] : [])))];
+    return [property, orUnset(desired), ...cells, causes.join("; ")];
+  });
+  return table([["property", "desired", ...LEVELS, "cause"], ...rows]).map((line) => `  ${line}`);
 }
+
+const orUnset = (value: string | undefined) => value ?? "(unset)";
 
 function problemLines(problems: readonly CapabilityProblem[]): string[] {
   return problems.flatMap((problem) => [`  ${problem.severity}: ${problem.message}`, `    fix: ${problem.hint}`]);

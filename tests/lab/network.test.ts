@@ -145,24 +145,6 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
     assert.equal(result.verification?.tcp, true);
   });
 
-  it("with containerIpv6, daemon.json gets a ULA prefix and a bridge container reaches the target too", async () => {
-    const result = await applyHost(pastaIpv6({ pastaIpv6Compat: true, containerIpv6: true, verify: { targets: [{ address: trixie.target.ipv6, tcpPort: trixie.target.ipv6TcpPort }], timeoutSeconds: 45 } }));
-    const daemonJson = JSON.parse(await fileOnHost(trixie, "/home/dev/.config/docker/daemon.json")) as Record<string, unknown>;
-    assert.equal(daemonJson.ipv6, true);
-    assert.match(String(daemonJson["fixed-cidr-v6"]), /^f[cd][0-9a-f]{2}:/);
-    assert.doesNotMatch(String(daemonJson["fixed-cidr-v6"]), /^fd00::\//);
-    const container = result.verification?.paths.find((path) => path.path === "container");
-    assert.ok(container, JSON.stringify(result.verification));
-    assert.equal(container.reachable, true, JSON.stringify(container));
-    assert.equal(result.verification?.reachable, true);
-  });
-
-  it("slirp4netns + IPv6 beside daemon IPv6 is warned about: dockerd's forwarding costs the namespace its default route", async () => {
-    const { plan } = await inspectHost(slirpIpv6());
-    assert.ok(plan.problems.some((problem) => problem.severity === "warning" && /router advertisements/.test(problem.message)), JSON.stringify(plan.problems));
-    await onHost(trixie, "rm /home/dev/.config/docker/daemon.json");
-  });
-
   it("going back to slirp4netns removes the compat helper and its ExecStartPost line", async () => {
     const result = await applyHost(slirpIpv6());
     assert.equal(result.compatInUse, false);
@@ -193,6 +175,23 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
     } finally {
       await onHost(trixie, `rm -f ${overriding} && systemctl --user daemon-reload`);
     }
+  });
+
+  it("with containerIpv6, daemon.json gets a ULA prefix and a bridge container reaches the target too", async () => {
+    const result = await applyHost(pastaIpv6({ pastaIpv6Compat: true, containerIpv6: true, verify: { targets: [{ address: trixie.target.ipv6, tcpPort: trixie.target.ipv6TcpPort }], timeoutSeconds: 45 } }));
+    const daemonJson = JSON.parse(await fileOnHost(trixie, "/home/dev/.config/docker/daemon.json")) as Record<string, unknown>;
+    assert.equal(daemonJson.ipv6, true);
+    assert.match(String(daemonJson["fixed-cidr-v6"]), /^f[cd][0-9a-f]{2}:/);
+    assert.doesNotMatch(String(daemonJson["fixed-cidr-v6"]), /^fd00::\//);
+    const container = result.verification?.paths.find((path) => path.path === "container");
+    assert.ok(container, JSON.stringify(result.verification));
+    assert.equal(container.reachable, true, JSON.stringify(container));
+    assert.equal(result.verification?.reachable, true);
+  });
+
+  it("slirp4netns + IPv6 beside daemon IPv6 is warned about: dockerd's forwarding costs the namespace its default route", async () => {
+    const { plan } = await inspectHost(slirpIpv6());
+    assert.ok(plan.problems.some((problem) => problem.severity === "warning" && /router advertisements/.test(problem.message)), JSON.stringify(plan.problems));
   });
 
   it("delete gives back the admin's original file byte for byte and restarts without our settings", async () => {
