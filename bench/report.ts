@@ -102,7 +102,7 @@ export function investigate(rows: readonly Row[], context: Context): string[] {
       const evidence: string[] = [
         `the plan made ${perHost(plan.connectionsPerHost)} connection(s) and ${perHost(plan.roundTripsPerHost)} exec(s) per host against the floor's 1 and 1`,
         `${ms(plan.wallMs - row.ssh2Floor.wallMs)} over the floor`,
-        `running the provider's facts script instead of \`true\` over bare ssh2 (same connections, no provider) takes ${ms(row.ssh2FactsScriptMs)} (${ratio(row.ssh2FactsScriptMs / row.ssh2Floor.wallMs)} the floor): that much of the gap is the remote work on the hosts (systemctl --user show, reading /proc and the drop-ins), not our code`,
+        `running the provider's facts script instead of \`true\` over bare ssh2 (same connections, no provider) takes ${ms(row.ssh2FactsScriptMs)} (${ratio(row.ssh2FactsScriptMs / row.ssh2Floor.wallMs)} the floor): that much of the gap is our facts script running on the host (systemctl --user show, reading /proc and the drop-ins), not the Node, gRPC or SSH side`,
       ];
       if (verdict.path === "CLI") {
         evidence.push(`starting the CLI without SSH (Node start + loading its modules, usage only) takes ${ms(context.cliStartupMs)} by itself: the floor is measured inside an already running Node process`);

@@ -94,6 +94,7 @@ describe("rootless-docker-net against lab hosts", { timeout: 600_000 }, () => {
 
     const text = await runCliProcess(["plan", "--lab", "--hosts", hostsFile]);
     assert.equal(text.code, 2);
-    assert.match(text.stdout, new RegExp(`${edited} \\(.*\\): DIFFERS\\n(.*\\n)*.*file\\s+\\S*(mtu|MTU)\\S*\\s+65520\\s+1500`, "i"));
+    // One row per property: name, desired, then the file level.
+    assert.match(text.stdout, new RegExp(`${edited} \\(.*\\): DIFFERS\\n(.*\\n)*\\s*\\S*(mtu|MTU)\\S*\\s+65520\\s+1500`, "i"));
   });
 });

@@ -47,7 +47,36 @@ describe("runPlan", () => {
     assert.deepEqual(report.hosts.map((row) => row.status), ["in-sync", "differs"]);
     const text = renderReport(report);
     assert.match(text, /web2 \(dev@web2:22\): DIFFERS/);
-    assert.match(text, /file\s+networkDriver\s+pasta\s+slirp4netns/);
+    assert.match(text, /\n  networkDriver\s+pasta\s+slirp4netns\s+-\s+-\n/);
+  });
+
+  it("renders one row per property with the three levels side by side, `=` where a level is as desired", async () => {
+    const variable = (suffix: string, desired: string, actual?: string): PropertyChange[] => [
+      { level: "file", property: `DOCKERD_ROOTLESS_ROOTLESSKIT_${suffix}`, desired, actual },
+      { level: "effective", property: `DOCKERD_ROOTLESS_ROOTLESSKIT_${suffix}`, desired, actual, cause: "our drop-in is not written yet" },
+      { level: "running", property: `DOCKERD_ROOTLESS_ROOTLESSKIT_${suffix}`, desired, actual, cause: "pending restart" },
+    ];
+    // A fresh host: four variables on three levels are twelve changes; the MTU only differs in the file (a hand edit).
+    const fresh = [...variable("NET", "pasta", "slirp4netns"), ...variable("PORT_DRIVER", "implicit", "builtin"), ...variable("FLAGS", "--ipv6")];
+    const handEdit: PropertyChange = { level: "file", property: "DOCKERD_ROOTLESS_ROOTLESSKIT_MTU", desired: "65520", actual: "1500" };
+    const report = await runPlan(hosts("fresh"), { concurrency: 1, engine: engine({ inspectHost: async () => inspectResult("fresh", [...fresh, handEdit]) }) });
+    const lines = renderReport(report).split("\n");
+    const header = lines.findIndex((line) => /^\s+property\s+desired\s+file\s+effective\s+running\s+cause$/.test(line));
+    assert.ok(header >= 0, lines.join("\n"));
+    const rows = lines.slice(header + 1, header + 5).map((line) => line.trim().split(/\s{2,}/));
+    assert.deepEqual(rows, [
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_NET", "pasta", "slirp4netns", "slirp4netns", "slirp4netns", "our drop-in is not written yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER", "implicit", "builtin", "builtin", "builtin", "our drop-in is not written yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS", "--ipv6", "(unset)", "(unset)", "(unset)", "our drop-in is not written yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_MTU", "65520", "1500", "=", "="],
+    ]);
+    assert.doesNotMatch(lines[header + 5] ?? "", /DOCKERD_/);
+  });
+
+  it("keeps the full change list, level by level, in the report machines get", async () => {
+    const changes: PropertyChange[] = [driverChange, { ...driverChange, level: "running", cause: "pending restart" }];
+    const report = await runPlan(hosts("web1"), { concurrency: 1, engine: engine({ inspectHost: async () => inspectResult("web1", changes) }) });
+    assert.deepEqual(JSON.parse(JSON.stringify(report)).hosts[0].changes, changes);
   });
 
   it("exits 0 when nothing differs", async () => {
