@@ -29,6 +29,10 @@ const processIo = (): CliIo => ({
 
 /** Runs one command line; resolves to the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    io.stdout(`${USAGE}\n`);
+    return EXIT.ok;
+  }
   const parsed = parseCliArgs(argv);
   if (!parsed.ok) {
     io.stderr(`rootless-docker-net: ${parsed.message}\n\n${USAGE}\n`);
