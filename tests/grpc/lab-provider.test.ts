@@ -84,6 +84,9 @@ describe("RootlessDockerNetwork through Pulumi's dynamic-provider host on a real
   it("Diff right after Create reports no changes, and Read mirrors the host with one connection and one exec", async () => {
     const diff = await provider.diff(id, state, slirp());
     assert.equal(diff.changes, "none");
+    // The fleet's rollout context only feeds error messages: a new wave plan alone must not update (restart) a host.
+    const rolledOut = await provider.diff(id, state, { ...slirp(), rollout: { fleet: "edge", host: "h1", waves: [["h1"], ["h2"]] } });
+    assert.equal(rolledOut.changes, "none");
     resetTrace();
     const read = await provider.read(id, state);
     const events = traceEvents();

@@ -1,7 +1,8 @@
 /**
  * Two applies against one host at the same time (issue 4, point 4): the host lock serializes them. The
- * first apply is held mid-way (after its write) by the apply gate, so the second one provably meets a
- * held lock; it must wait there without touching the host, and with a short wait fail naming the holder.
+ * first apply is held mid-way by the apply gate, so the second one provably meets a held lock; it must wait
+ * there without touching the host, then either refuse a plan the first made stale or apply after it; with a
+ * short wait it fails naming the holder.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -15,9 +16,10 @@ import { labDown, labUp, type LabHost } from "../../lab/api";
 import { runCli } from "../../provider/cli/main";
 import type { ApplyReport } from "../../provider/cli/run";
 import * as engine from "../../provider/engine";
+import type { ApplyResult } from "../../provider/engine/types";
 import { isLockTimeoutError, isRemoteCommandError } from "../../provider/errors";
-import { armGate, gateReached, installGate, releaseGate } from "../helpers/apply-gate";
-import { hostState, lockReleased, lockWaiterSeen, startFrom, type HostState } from "../helpers/host-state";
+import { armGate, gateReached, installGate, releaseGate, type GatePoint } from "../helpers/apply-gate";
+import { hostState, lockWaiterSeen, startFrom, type HostState } from "../helpers/host-state";
 import { labSpec } from "../helpers/lab-spec";
 
 const START = "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520\n";
@@ -37,15 +39,13 @@ beforeEach(async () => {
   start = await startFrom(host, START);
 });
 
-/** Starts an apply that takes the host lock and then stops after its write, until released. */
-async function holdLockWithApply(holder: string): Promise<{ done: Promise<unknown>; writtenState: HostState }> {
-  await armGate(host.name, "after write");
+/** Starts an apply that takes the host lock and then stops at `point` until released; returns the host as it is held. */
+async function holdLockWithApply(holder: string, point: GatePoint): Promise<{ done: Promise<ApplyResult>; heldState: HostState }> {
+  await armGate(host.name, point);
   const done = engine.applyHost(labSpec(host, { ...WANTED, verify: { enabled: false } }), { lockHolder: holder });
   done.catch(() => undefined); // awaited by the caller; this only keeps an early failure from being unhandled
   await gateReached(host.name);
-  const writtenState = await hostState(host);
-  assert.notEqual(writtenState.dropIn, start.dropIn, "the first apply had not written when held");
-  return { done, writtenState };
+  return { done, heldState: await hostState(host) };
 }
 
 function settled<T>(promise: Promise<T>): { promise: Promise<T>; readonly isSettled: boolean } {
@@ -58,14 +58,15 @@ function settled<T>(promise: Promise<T>): { promise: Promise<T>; readonly isSett
 }
 
 it("two engine applies at once: the second waits for the lock without touching the host, then refuses the plan the first made stale", async () => {
-  const first = await holdLockWithApply("first apply (lock test)");
+  // Held before its write: the second apply plans on the file the first is about to replace.
+  const first = await holdLockWithApply("first apply (lock test)", "before write");
   const second = settled(engine.applyHost(labSpec(host, { ...WANTED, mtu: 1500, verify: { enabled: false } }), { lockHolder: "second apply (lock test)", lockWaitSeconds: 120 }));
   await lockWaiterSeen(host);
   assert.equal(second.isSettled, false, "the second apply finished while the first held the lock");
-  assert.deepEqual(await hostState(host), first.writtenState, "the second apply changed the host while the first held the lock");
+  assert.deepEqual(await hostState(host), first.heldState, "the second apply changed the host while the first held the lock");
 
   await releaseGate(host.name);
-  await first.done;
+  assert.equal((await first.done).restarted, true);
   const afterFirst = await hostState(host);
   assert.match(afterFirst.rootlesskit, /--ipv6/);
   // Its plan was made on the file the first apply then replaced: compare-and-swap refuses it, nothing lost.
@@ -78,7 +79,7 @@ it("two engine applies at once: the second waits for the lock without touching t
 });
 
 it("with a short lock wait the second apply fails with LockTimeoutError naming the holder, and changes nothing", async () => {
-  const first = await holdLockWithApply("stack-A pulumi up (lock test)");
+  const first = await holdLockWithApply("stack-A pulumi up (lock test)", "after write");
   try {
     const error = await engine.applyHost(labSpec(host, { ...WANTED, mtu: 1500, verify: { enabled: false } }), { lockWaitSeconds: 2 }).then(
       () => assert.fail("the second apply ran while the lock was held"),
@@ -86,30 +87,30 @@ it("with a short lock wait the second apply fails with LockTimeoutError naming t
     );
     assert.ok(isLockTimeoutError(error), String(error));
     assert.match(error.message, /stack-A pulumi up \(lock test\)/);
-    assert.deepEqual(await hostState(host), first.writtenState);
+    assert.deepEqual(await hostState(host), first.heldState);
   } finally {
     await releaseGate(host.name);
   }
   await first.done;
 });
 
-it("a CLI apply beside an engine apply waits for the lock and never interleaves with it", async () => {
-  const first = await holdLockWithApply("pulumi up beside the CLI (lock test)");
+it("a CLI apply beside an engine apply waits for the lock, then applies after it", async () => {
+  // Held after its write: the CLI plans on the first apply's file, so once it gets the lock its plan is current.
+  const first = await holdLockWithApply("pulumi up beside the CLI (lock test)", "after write");
+  const cliSettings = { ...WANTED, mtu: 1500, verify: { enabled: false } };
   const defaults = join(mkdtempSync(join(tmpdir(), "locktest-")), "hosts.yaml");
-  writeFileSync(defaults, JSON.stringify({ defaults: { ...WANTED, mtu: 1500, verify: { enabled: false } } }));
+  writeFileSync(defaults, JSON.stringify({ defaults: cliSettings }));
   let stdout = "";
   const cli = settled(runCli(["apply", "--lab", "--hosts", defaults, "--json"], { stdout: (text) => (stdout += text), stderr: () => undefined, interactive: false, engine }));
   await lockWaiterSeen(host);
   assert.equal(cli.isSettled, false, "the CLI finished while the lock was held");
-  assert.deepEqual(await hostState(host), first.writtenState, "the CLI changed the host while the lock was held");
+  assert.deepEqual(await hostState(host), first.heldState, "the CLI changed the host while the lock was held");
 
   await releaseGate(host.name);
-  await first.done;
-  const afterFirst = await hostState(host);
-  assert.equal(await cli.promise, 1);
-  const row = (JSON.parse(stdout) as ApplyReport).hosts[0]!;
-  assert.equal(row.status, "failed");
-  assert.match(row.error?.message ?? "", /changed while we were planning/);
-  await lockReleased(host);
-  assert.deepEqual(await hostState(host), afterFirst);
+  assert.equal((await first.done).restarted, true);
+  assert.equal(await cli.promise, 0, stdout);
+  assert.equal((JSON.parse(stdout) as ApplyReport).hosts[0]?.status, "converged");
+  const end = await hostState(host);
+  assert.match(end.rootlesskit, /--mtu=1500 .*--ipv6|--ipv6.*--mtu=1500/);
+  assert.equal((await engine.inspectHost(labSpec(host, cliSettings))).plan.differs, false);
 });
