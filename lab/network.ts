@@ -127,9 +127,13 @@ export async function addHostNetwork(instance: Instance, host: HostNaming): Prom
 
 /** Deletes every netns of the instance (their veths go with them) and the root link (its routes go with it). */
 export async function removeInstanceNetwork(instance: Instance): Promise<void> {
+  // The root end first (its peer in the hub goes with it): after `ip netns delete` the kernel removes a namespace's
+  // links asynchronously, so the root end may vanish between a check and a delete. Absent is what we want.
+  const rootLink = await run(ip("link", "delete", instance.rootLink));
+  if (rootLink.exitCode !== 0 && !/Cannot find device/.test(rootLink.stderr)) {
+    await runChecked(ip("link", "delete", instance.rootLink), instance.name, "delete root link");
+  }
   for (const netns of await labNetnsList(instance)) await runChecked(ip("netns", "delete", netns), instance.name, "delete netns");
-  const rootLink = await run(ip("link", "show", instance.rootLink));
-  if (rootLink.exitCode === 0) await runChecked(ip("link", "delete", instance.rootLink), instance.name, "delete root link");
 }
 
 export interface LinkImpairment {
