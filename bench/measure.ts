@@ -14,6 +14,7 @@ import { TRACE_ENV } from "../provider/transport";
 import { labInputs } from "../tests/helpers/lab-spec";
 import { startProviderHost } from "../tests/helpers/provider-host";
 import { BenchError } from "./bench-error";
+import { mapBounded } from "../provider/cli/run";
 
 /** How the benchmark reaches one lab host: its own address, or the relay's loopback port. */
 export interface Endpoint {
@@ -48,18 +49,6 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 /** The lab host as it looks through `endpoint` (address and port replaced), for the shared input builders. */
 export function labHostVia(host: LabHost, endpoint: Endpoint): LabHost {
@@ -153,7 +142,7 @@ export async function grpcPlan(hosts: readonly LabHost[], endpoints: readonly En
   try {
     await host.configure();
     const planFleet = () =>
-      mapLimit(endpoints, parallelism, async (endpoint) => {
+      mapBounded(endpoints, parallelism, async (endpoint) => {
         const news = { ...labInputs(labHostVia(hostNamed(hosts, endpoint.name), endpoint)), ...PLAN_SETTINGS };
         const checked = await host.check({}, news);
         if (checked.failures.length > 0) {

@@ -14,6 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { RootlessDockerNetwork } from "../../provider";
 import { installedPackage, PROJECT_ROOT, ProviderHostCallError, RESOURCE_TYPE, startProviderHost, type ProviderHost } from "../helpers/provider-host";
+import { closedPort } from "../helpers/ports";
 
 const PASSWORD = "correct-horse-battery-staple-91";
 const PRIVATE_KEY = generateKeyPairSync("rsa", {
@@ -24,14 +25,6 @@ const PRIVATE_KEY = generateKeyPairSync("rsa", {
 /** A line of the key's body: if it shows up anywhere, the key leaked. */
 const KEY_MATERIAL = PRIVATE_KEY.split("\n")[5];
 
-/** A loopback port nothing listens on (bound then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A loopback port that accepts TCP connections, counts them and hangs up at once (no SSH). */
 async function countingListener(): Promise<{ port: number; accepted: () => number; close: () => Promise<void> }> {

@@ -3,13 +3,13 @@
  * and named in the error of a failed create so that the user sees which hosts are done, failed and untouched.
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { validateNetworkArgs } from "../../provider/core/schema";
 import { describeFailedHost, type Rollout } from "../../provider/core/waves";
 import { provider } from "../../provider/dynamic";
 import { isConnectionError } from "../../provider/errors";
+import { closedPort } from "../helpers/ports";
 
 const rollout: Rollout = { fleet: "edge", host: "web3", waves: [["web1"], ["web2", "web3", "web4"], ["web5", "web6"]] };
 const args = (port = 22) => ({
@@ -18,14 +18,6 @@ const args = (port = 22) => ({
   ipv6: true,
 });
 
-/** A loopback port nothing listens on (bound then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function problemsOf(raw: unknown): string[] {
   const validation = validateNetworkArgs(raw);
