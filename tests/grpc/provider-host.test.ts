@@ -140,7 +140,9 @@ describe("dynamic-provider host over gRPC (no lab host)", () => {
     const outcome = async (news: Record<string, unknown>) => {
       const before = listener.accepted();
       const reply = await host.diff("id", olds, news).catch((error: unknown) => error);
-      return { accepted: listener.accepted() - before, details: reply instanceof ProviderHostCallError ? reply.details : reply };
+      // The socket-level cause of the hang-up varies between runs (ECONNRESET or "lost before handshake"): not compared.
+      const details = reply instanceof ProviderHostCallError ? reply.details.split("\n")[0].replace(/; last error: .*$/, "") : reply;
+      return { accepted: listener.accepted() - before, details };
     };
     // Known inputs are compared with the host (one connection; this one hangs up): a rollout change adds nothing to it.
     assert.deepEqual(await outcome(listenerInputs({ rollout })), await outcome(olds));
