@@ -114,17 +114,32 @@ export interface RootlessDockerNetworkArgs {
 }
 
 /**
- * The provider Pulumi serializes into the state. Each method requires the installed package by name at call time:
- * it captures nothing (no credentials, no module objects), so a state written by any version runs the current code.
+ * The installed provider, required by name at call time. Inside this package's own checkout (the repository's root
+ * Pulumi project) the package is not in node_modules: the dynamic-provider host runs with the project directory as
+ * its cwd, so the compiled provider is taken from there.
+ */
+function installedProvider(): pulumi.dynamic.ResourceProvider {
+  try {
+    return require("pulumi-rootless-docker/dynamic").provider;
+  } catch (error) {
+    const root = process.cwd();
+    if ((error as { code?: string }).code !== "MODULE_NOT_FOUND" || require(`${root}/package.json`).name !== "pulumi-rootless-docker") throw error;
+    return require(`${root}/dist/provider/dynamic.js`).provider;
+  }
+}
+
+/**
+ * The provider Pulumi serializes into the state. Each method loads the installed package at call time: it captures
+ * nothing (no credentials, no module objects), so a state written by any version runs the current code.
  * @internal
  */
 export const providerShim: pulumi.dynamic.ResourceProvider = {
-  check: (olds, news) => require("pulumi-rootless-docker/dynamic").provider.check(olds, news),
-  diff: (id, olds, news) => require("pulumi-rootless-docker/dynamic").provider.diff(id, olds, news),
-  create: (inputs) => require("pulumi-rootless-docker/dynamic").provider.create(inputs),
-  read: (id, props) => require("pulumi-rootless-docker/dynamic").provider.read(id, props),
-  update: (id, olds, news) => require("pulumi-rootless-docker/dynamic").provider.update(id, olds, news),
-  delete: (id, props) => require("pulumi-rootless-docker/dynamic").provider.delete(id, props),
+  check: (olds, news) => installedProvider().check!(olds, news),
+  diff: (id, olds, news) => installedProvider().diff!(id, olds, news),
+  create: (inputs) => installedProvider().create(inputs),
+  read: (id, props) => installedProvider().read!(id, props),
+  update: (id, olds, news) => installedProvider().update!(id, olds, news),
+  delete: (id, props) => installedProvider().delete!(id, props),
 };
 
 const OUTPUT_NAMES: readonly (keyof NetworkOutputs)[] = [

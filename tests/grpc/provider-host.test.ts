@@ -150,6 +150,19 @@ describe("dynamic-provider host over gRPC (no lab host)", () => {
     assert.deepEqual(moved.replaces, ["connection"]);
   });
 
+  it("in this package's own checkout (the repository's root Pulumi project) the shim finds the compiled provider", async () => {
+    const checkout = await startProviderHost({ asInstalled: false });
+    try {
+      await checkout.configure();
+      const port = await closedPort();
+      const inputs = { connection: { host: "127.0.0.1", port, user: "alice", password: PASSWORD, dialErrorLimit: 1, perDialTimeout: 2 }, networkDriver: "pasta" };
+      assert.deepEqual((await checkout.check({}, { ...inputs, portDriver: "builtin" })).failures.map((failure) => failure.property), ["portDriver"]);
+      await assert.rejects(checkout.create(inputs), (error: unknown) => error instanceof ProviderHostCallError && /connect: /.test(error.details));
+    } finally {
+      await checkout.stop();
+    }
+  });
+
   it("Create of a fleet host that fails says which hosts are done, failed and untouched, in the host's typed error", async () => {
     const port = await closedPort();
     const inputs = {

@@ -47,6 +47,8 @@ export interface ProviderHostOptions {
   providerText?: string;
   /** Resource name used in URNs. */
   resourceName?: string;
+  /** false = run as in this package's own checkout (the root Pulumi project), where the package is not installed. */
+  asInstalled?: boolean;
 }
 
 export interface ConfigureReply {
@@ -105,7 +107,7 @@ export interface ProviderHost {
 
 export async function startProviderHost(options: ProviderHostOptions = {}): Promise<ProviderHost> {
   const providerText = options.providerText ?? (await serializeProvider()).text;
-  const installed = installedPackage();
+  const installed = options.asInstalled === false ? { env: {}, remove: () => undefined } : installedPackage();
   // The host is a `sh` wrapper that does not exec node: it gets its own process group, killed whole on stop.
   const child = spawn("sh", [HOST_SCRIPT, UNUSED_ENGINE_ADDRESS], {
     cwd: PROJECT_ROOT,
