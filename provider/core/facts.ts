@@ -27,15 +27,71 @@ const SHOW_PROPERTIES = [
 
 const VERSION_COMMANDS = ["rootlesskit", "pasta", "slirp4netns", "dockerd"] as const;
 const BINARIES = ["rootlesskit", "pasta", "slirp4netns", "vpnkit", "lxc-user-nic", "nsenter"] as const;
+const TOOLS = [...new Set([...VERSION_COMMANDS, ...BINARIES])];
 
+/**
+ * awk that prints `RDN KEY BASE64` for every value rdn_text collected (RFC 4648 base64; run with
+ * LC_ALL=C, so a character is a byte and `%c` of 128…255 is that byte).
+ */
+const AWK_TEXT_LINES = `function base64(bytes,    out, i, n, triple) {
+  n = length(bytes)
+  out = ""
+  for (i = 1; i <= n; i += 3) {
+    triple = code[substr(bytes, i, 1)] * 65536 + code[substr(bytes, i + 1, 1)] * 256 + code[substr(bytes, i + 2, 1)]
+    out = out substr(alphabet, int(triple / 262144) + 1, 1) substr(alphabet, int(triple / 4096) % 64 + 1, 1)
+    out = out (i + 1 <= n ? substr(alphabet, int(triple / 64) % 64 + 1, 1) : "=") (i + 2 <= n ? substr(alphabet, triple % 64 + 1, 1) : "=")
+  }
+  return out
+}
+BEGIN {
+  alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  for (i = 1; i < 256; i++) code[sprintf("%c", i)] = i
+  count = ENVIRON["RDN_TEXT_COUNT"] + 0
+  for (i = 1; i <= count; i++) print "RDN " ENVIRON["RDN_TEXT_KEY_" i] " " base64(ENVIRON["RDN_TEXT_VALUE_" i])
+}`;
+
+/** The shell variable that holds where a tool is (`lxc-user-nic` → `path_lxc_user_nic`). */
+const pathVariable = (tool: string): string => `path_${tool.replace(/[^A-Za-z0-9]/g, "_")}`;
+const versionVariable = (command: string): string => `version_${command}`;
+
+/**
+ * The script forks as little as it can: every fork and exec costs host CPU, and in a fleet plan the
+ * hosts' CPU is what the plan waits for. Properties are cut out of `systemctl show` with parameter
+ * expansion instead of sed, /proc is read with `read` and `[ -O ]` (builtins), and `--version` runs
+ * only when a binary changed (see the version cache below).
+ */
 export function factsScript(params: FactsParams): string {
   const show = SHOW_PROPERTIES.map((property) => `-p ${property}`).join(" ");
+  const versionPaths = VERSION_COMMANDS.map((command) => `"$${pathVariable(command)}"`).join(" ");
+  const versionKeyNames = VERSION_COMMANDS.map((command) => `${command}=$${pathVariable(command)}`).join(" ");
+  const readVersions = VERSION_COMMANDS.map((command) => `IFS= read -r ${versionVariable(command)}`).join(" && ");
+  const versionLines = VERSION_COMMANDS.map((command) => `"$${versionVariable(command)}"`).join(" ");
   return `#!/bin/sh
 ${SESSION_PRELUDE}${ROOTLESSKIT_FUNCTIONS}unit=${shellQuote(params.unit)}
 dropin_name=${shellQuote(params.dropInName)}
-rdn_text() { printf 'RDN %s %s\\n' "$1" "$(printf '%s' "$2" | rdn_b64)"; }
+nl='
+'
+# Text values are collected and encoded by one awk at the end (rdn_text_flush) instead of one base64
+# process each; LC_ALL=C makes awk see bytes, so the result is base64 of the exact bytes of the value.
+rdn_text_count=0
+rdn_text() {
+  rdn_text_count=$((rdn_text_count + 1))
+  eval "RDN_TEXT_KEY_$rdn_text_count=\\$1 RDN_TEXT_VALUE_$rdn_text_count=\\$2"
+  export "RDN_TEXT_KEY_$rdn_text_count" "RDN_TEXT_VALUE_$rdn_text_count"
+}
+rdn_text_flush() {
+  RDN_TEXT_COUNT=$rdn_text_count LC_ALL=C awk '${AWK_TEXT_LINES}'
+}
 rdn_file() { if [ -f "$2" ] && [ -r "$2" ]; then printf 'RDN %s %s\\n' "$1" "$(rdn_b64 < "$2")"; else printf 'RDN %s -\\n' "$1"; fi; }
 rdn_yes() { if "$@" >/dev/null 2>&1; then echo yes; else echo no; fi; }
+# The value of property $1 in $show (one Name=value a line), empty when absent; no fork, unlike sed.
+rdn_show_property() {
+  rdn_pv="$nl$show$nl"
+  case $rdn_pv in
+    *"$nl$1="*) rdn_pv=\${rdn_pv#*"$nl$1="}; rdn_pv=\${rdn_pv%%"$nl"*} ;;
+    *) rdn_pv= ;;
+  esac
+}
 echo 'RDN begin 1'
 user=$(id -un)
 HOME=\${HOME:-$(getent passwd "$user" | cut -d: -f6)}
@@ -43,10 +99,16 @@ rdn_text user "$user"
 rdn_text uid "$(id -u)"
 rdn_text home "$HOME"
 rdn_text xdg "$XDG_RUNTIME_DIR"
-echo "RDN usermanager $(rdn_yes systemctl --user show-environment)"
-echo "RDN linger $(rdn_yes test -e "/var/lib/systemd/linger/$user")"
+if [ -e "/var/lib/systemd/linger/$user" ]; then echo 'RDN linger yes'; else echo 'RDN linger no'; fi
 rdn_file pinggrouprange /proc/sys/net/ipv4/ping_group_range
-show=$(systemctl --user show "$unit" ${show} 2>/dev/null) || show=
+# show fails only when the user manager does not answer (or refuses the unit name): only then is
+# show-environment needed to tell the two apart.
+if show=$(systemctl --user show "$unit" ${show} 2>/dev/null); then
+  echo 'RDN usermanager yes'
+else
+  show=
+  echo "RDN usermanager $(rdn_yes systemctl --user show-environment)"
+fi
 rdn_text show "$show"
 dropin="$HOME/.config/systemd/user/$unit.d/$dropin_name"
 rdn_text dropinpath "$dropin"
@@ -54,9 +116,10 @@ rdn_file dropin "$dropin"
 # systemd prints DropInPaths as shell words (shell_maybe_quote: "$", "\`", "\\\\" and '"' escaped inside
 # double quotes), so eval with globbing off splits them exactly and expands nothing. The subshell keeps
 # an unexpected parse error from ending the whole script.
+rdn_show_property DropInPaths
 (
   set -f
-  eval "set -- $(printf '%s\\n' "$show" | sed -n 's/^DropInPaths=//p')"
+  eval "set -- $rdn_pv"
   set +f
   for path in "$@"; do
     [ "$path" = "$dropin" ] && continue
@@ -64,7 +127,8 @@ rdn_file dropin "$dropin"
   done
 )
 # MainPID, not ExecMainPID: the latter keeps the PID of a process that has already exited.
-main_pid=$(printf '%s\\n' "$show" | sed -n 's/^MainPID=//p')
+rdn_show_property MainPID
+main_pid=$rdn_pv
 case $main_pid in ''|0|*[!0-9]*) main_pid= ;; esac
 echo "RDN mainpid \${main_pid:--}"
 if [ -n "$main_pid" ]; then
@@ -78,27 +142,56 @@ if [ -n "$main_pid" ]; then
   echo "RDN childpid $(rdn_child_pid "$state_dir" || echo -)"
 fi
 # The user's own network helpers; test -O and read are builtins, so scanning /proc forks only on a match.
+# The PPid is the field after the state in /proc/PID/stat, after the last ") " (comm may hold anything).
 for dir in /proc/[0-9]*; do
   [ -O "$dir" ] || continue
   read -r comm < "$dir/comm" 2>/dev/null || continue
   case $comm in
     rootlesskit|docker-rootless*|pasta|pasta.*|passt|passt.*|slirp4netns)
-      ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$dir/status" 2>/dev/null)
-      echo "RDN proc \${dir#/proc/} \${ppid:-0} $(printf '%s' "$comm" | rdn_b64) $(rdn_b64 < "$dir/cmdline" 2>/dev/null)" ;;
+      ppid=
+      if read -r stat < "$dir/stat" 2>/dev/null; then stat=\${stat##*") "}; ppid=\${stat#* }; ppid=\${ppid%% *}; fi
+      printf 'RDN proc %s %s ' "\${dir#/proc/}" "\${ppid:-0}"
+      printf '%s' "$comm" | rdn_b64
+      printf ' '
+      rdn_b64 < "$dir/cmdline" 2>/dev/null
+      echo ;;
   esac
 done
+${TOOLS.map((tool) => `${pathVariable(tool)}=$(command -v ${tool} 2>/dev/null)`).join("\n")}
+${BINARIES.map((name) => `rdn_text bin.${name} "$${pathVariable(name)}"`).join("\n")}
 # pasta prints its version only to a terminal: retry under script(1) (util-linux, always installed).
-rdn_version() {
+rdn_run_version() {
+  [ -n "$2" ] || return 0
   rdn_v=$("$1" --version 2>/dev/null </dev/null | head -n 1)
-  [ -n "$rdn_v" ] || ! command -v "$1" >/dev/null 2>&1 || rdn_v=$(script -q -c "$1 --version" /dev/null 2>/dev/null </dev/null | head -n 1 | tr -d '\r')
-  rdn_text "version.$1" "$rdn_v"
+  [ -n "$rdn_v" ] || rdn_v=$(script -q -c "$1 --version" /dev/null 2>/dev/null </dev/null | head -n 1 | tr -d '\\r')
+  printf '%s\\n' "$rdn_v"
 }
-${VERSION_COMMANDS.map((command) => `rdn_version ${command}`).join("\n")}
-${BINARIES.map((name) => `rdn_text bin.${name} "$(command -v ${name} 2>/dev/null)"`).join("\n")}
+# Starting dockerd, RootlessKit and pasta just to print a version is most of the script's CPU time, and
+# a version only changes with the binary. So the four lines are kept in $XDG_RUNTIME_DIR (a tmpfs of
+# this user, gone at reboot) under a key of each binary's path, device, inode, size, and mtime and ctime
+# in nanoseconds: any install, replacement or rewrite changes the key, and the versions are read afresh.
+# Without such a key (no runtime dir of ours, stat failing) nothing is cached.
+versions_cache="$XDG_RUNTIME_DIR/pulumi-rootless-docker/versions"
+versions_key=
+if [ -d "$XDG_RUNTIME_DIR" ] && [ -O "$XDG_RUNTIME_DIR" ]; then
+  set --
+  for path in ${versionPaths}; do [ -z "$path" ] || set -- "$@" "$path"; done
+  if [ $# -gt 0 ] && stat_key=$(stat -L --printf '%d:%i:%s:%.9Y:%.9Z;' -- "$@" 2>/dev/null); then versions_key="${versionKeyNames} $stat_key"; fi
+fi
+if [ -n "$versions_key" ] && [ -f "$versions_cache" ] && { IFS= read -r cached_key && ${readVersions}; } < "$versions_cache" && [ "$cached_key" = "$versions_key" ]; then
+  :
+else
+${VERSION_COMMANDS.map((command) => `  ${versionVariable(command)}=$(rdn_run_version ${command} "$${pathVariable(command)}")`).join("\n")}
+  if [ -n "$versions_key" ] && mkdir -p "\${versions_cache%/*}" 2>/dev/null; then
+    printf '%s\\n' "$versions_key" ${versionLines} > "$versions_cache.$$" 2>/dev/null && mv -f "$versions_cache.$$" "$versions_cache" 2>/dev/null || rm -f "$versions_cache.$$"
+  fi
+fi
+${VERSION_COMMANDS.map((command) => `rdn_text version.${command} "$${versionVariable(command)}"`).join("\n")}
 rdn_text daemonjsonpath "$HOME/.config/docker/daemon.json"
 rdn_file daemonjson "$HOME/.config/docker/daemon.json"
 rdn_text compatpath "$HOME/.local/lib/pulumi-rootless-docker/pasta-ipv6-compat.sh"
 rdn_file compat "$HOME/.local/lib/pulumi-rootless-docker/pasta-ipv6-compat.sh"
+rdn_text_flush
 echo 'RDN end'
 `;
 }

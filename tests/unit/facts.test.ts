@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { userInfo } from "node:os";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
 import { factsScript, parseFacts, parseSystemctlEnvironment, splitSystemctlWords, versionFromOutput } from "../../provider/core/facts";
@@ -216,4 +216,54 @@ test("factsScript runs for real on this machine and parses (no crash without a u
     assert.equal(facts.unit.loaded, false);
     assert.equal(facts.running.rootlesskitArgv, null);
   }
+});
+
+/** Runs the facts script with sh on this machine, with `env` over the test's own environment. */
+function runFactsScript(env: Record<string, string>): ReturnType<typeof parseFacts> {
+  const run = spawnSync("sh", ["-c", factsScript(PARAMS)], { encoding: "utf8", env: { ...process.env, ...env } });
+  assert.equal(run.status, 0, run.stderr);
+  return parseFacts(run.stdout, PARAMS);
+}
+
+test("factsScript: text values survive the awk base64 byte for byte (UTF-8, quotes, newline, every padding)", () => {
+  for (const home of ["/tmp/a", "/tmp/ab", "/tmp/abc", "/tmp/ü 'q' \"d\" $x `c` \\ *", "/tmp/line\nbreak\ttab€"]) {
+    const facts = runFactsScript({ HOME: home, XDG_RUNTIME_DIR: "" });
+    assert.equal(facts.home, home);
+    assert.equal(facts.dropIn.path, `${home}/.config/systemd/user/docker.service.d/50-pulumi-rootless-docker.conf`);
+  }
+});
+
+test("factsScript: --version output is cached in the runtime dir and read afresh when the binary changes", (t) => {
+  const scratch = mkdtempSync(join(tmpdir(), "rdn-facts-cache-"));
+  t.after(() => rmSync(scratch, { recursive: true, force: true }));
+  const runs = join(scratch, "runs");
+  const dockerd = join(scratch, "dockerd");
+  // Same length for both versions: the rewrite keeps inode and size, only the timestamps tell it apart.
+  const fakeDockerd = (version: string) => `#!/bin/sh\necho run >> '${runs}'\necho 'Docker version ${version}, build 0000000'\n`;
+  const runCount = () => (existsSync(runs) ? readFileSync(runs, "utf8").split("\n").filter(Boolean).length : 0);
+  const env = { PATH: `${scratch}:${process.env.PATH ?? "/usr/bin:/bin"}`, XDG_RUNTIME_DIR: scratch };
+  writeFileSync(dockerd, fakeDockerd("1.0.0"));
+  chmodSync(dockerd, 0o755);
+
+  assert.equal(runFactsScript(env).versions.dockerd, "1.0.0");
+  assert.equal(runCount(), 1);
+  assert.ok(existsSync(join(scratch, "pulumi-rootless-docker", "versions")), "the versions were cached");
+  assert.equal(runFactsScript(env).versions.dockerd, "1.0.0");
+  assert.equal(runCount(), 1, "an unchanged binary is not run again");
+
+  writeFileSync(dockerd, fakeDockerd("2.0.0"));
+  assert.equal(runFactsScript(env).versions.dockerd, "2.0.0");
+  assert.equal(runCount(), 2);
+
+  rmSync(dockerd);
+  const facts = runFactsScript(env);
+  assert.notEqual(facts.versions.dockerd, "2.0.0", "a removed binary has no cached version");
+});
+
+test("factsScript: nothing is cached without a runtime dir of the user's own", (t) => {
+  const scratch = mkdtempSync(join(tmpdir(), "rdn-facts-nocache-"));
+  t.after(() => rmSync(scratch, { recursive: true, force: true }));
+  const missing = join(scratch, "not-there");
+  runFactsScript({ XDG_RUNTIME_DIR: missing });
+  assert.equal(existsSync(missing), false);
 });
