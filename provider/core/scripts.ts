@@ -20,6 +20,15 @@ export function toBase64(text: string): string {
   return Buffer.from(text, "utf8").toString("base64");
 }
 
+/**
+ * The command line that runs a script with /bin/sh whatever the user's login shell is (sshd hands the command to
+ * it: fish or csh would misread the script itself). The script travels base64-encoded (letters, digits, `+/=`:
+ * the same in every shell) and is fully in the local pipe before sh runs, so a dropped connection cannot cut it.
+ */
+export function remoteShellCommand(script: string): string {
+  return `echo ${toBase64(script)} | base64 -d | /bin/sh`;
+}
+
 export function fromBase64(encoded: string): string {
   return Buffer.from(encoded, "base64").toString("utf8");
 }

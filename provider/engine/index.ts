@@ -7,7 +7,7 @@ import { hostname, userInfo } from "node:os";
 import { factsScript, parseFacts } from "../core/facts";
 import { planHost, planRemoval } from "../core/plan";
 import { runningNetwork } from "../core/running";
-import { applyScript, parseApplyOutcome, rollbackScript } from "../core/scripts";
+import { applyScript, parseApplyOutcome, remoteShellCommand, rollbackScript } from "../core/scripts";
 import type { HostFacts, HostPlan, NetworkSpec, VerificationResult } from "../core/types";
 import { parseVerification, verifyScript } from "../core/verify";
 import { CapabilityError } from "../errors/capability-error";
@@ -98,7 +98,7 @@ async function withSession<T>(spec: NetworkSpec, opts: EngineOptions, work: (ses
 
 async function gatherFacts(session: SshSession, spec: NetworkSpec): Promise<HostFacts> {
   const params = { unit: spec.unit, dropInName: spec.dropInName };
-  const result = await session.exec(factsScript(params));
+  const result = await session.exec(remoteShellCommand(factsScript(params)));
   if (result.exitCode !== 0) {
     throw new RemoteCommandError("reading the host's state failed", "check that the user has a POSIX login shell and a home directory", {
       host: session.label,
@@ -162,7 +162,7 @@ async function runPlan(
     restart: plan.restart,
     activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
   });
-  const result = await session.exec(script);
+  const result = await session.exec(remoteShellCommand(script));
   const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
   const details = { host: session.label, step, command: `sh (${step} script for ${spec.unit})`, exitCode: result.exitCode ?? undefined };
   switch (outcome.result) {
@@ -202,7 +202,7 @@ async function rollBack(session: SshSession, spec: NetworkSpec): Promise<void> {
     backupDir: BACKUP_DIR,
     activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
   });
-  const result = await session.exec(script);
+  const result = await session.exec(remoteShellCommand(script));
   const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
   if (outcome.result !== "rolled-back" && outcome.result !== "applied") {
     throw new RemoteCommandError(`verification failed and the rollback failed too: ${outcome.detail}`, `inspect the host by hand (backups in ${BACKUP_DIR})`, {
@@ -216,7 +216,7 @@ async function rollBack(session: SshSession, spec: NetworkSpec): Promise<void> {
 
 async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts): Promise<VerificationResult> {
   const script = verifyScript(spec.verify, { container: spec.containerIpv6 !== undefined, unit: spec.unit });
-  const result = await session.exec(script, { timeoutMs: (spec.verify.timeoutSeconds + 60) * 1000 });
+  const result = await session.exec(remoteShellCommand(script), { timeoutMs: (spec.verify.timeoutSeconds + 60) * 1000 });
   return parseVerification(result.stdout, { pingGroupRange: facts.pingGroupRange });
 }
 

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type ParsedKey } from "ssh2";
 import type { ConnectionSpec } from "../core/types";
 import { ConnectionError, HostKeyError, type RootlessDockerError } from "../errors";
 import { checkHostKey, describeKey, type HostKeySource } from "./host-keys";
@@ -45,10 +45,11 @@ type Attempt = { client: Client } | { fatal: RootlessDockerError } | { transient
 /** Connects one hop, directly or through an already-connected bastion, retrying as `dialErrorLimit` allows. */
 export async function dialHop(hop: Hop, bastion?: Client): Promise<Client> {
   const source = hop.spec.dangerouslySkipHostKeyVerification ? null : hostKeySource(hop);
+  const privateKey = parsePrivateKey(hop);
   const maxAttempts = hop.spec.dialErrorLimit < 0 ? Infinity : Math.max(1, hop.spec.dialErrorLimit);
   const failures: string[] = [];
   for (let attempt = 1; ; attempt += 1) {
-    const outcome = bastion === undefined ? await attemptOnce(hop, source) : await attemptThrough(bastion, hop, source);
+    const outcome = bastion === undefined ? await attemptOnce(hop, source, privateKey) : await attemptThrough(bastion, hop, source, privateKey);
     if ("client" in outcome) return outcome.client;
     if ("fatal" in outcome) throw outcome.fatal;
     failures.push(`attempt ${attempt}: ${outcome.transient.message}`);
@@ -80,7 +81,7 @@ function hostKeySource(hop: Hop): HostKeySource {
   }
 }
 
-async function attemptThrough(bastion: Client, hop: Hop, source: HostKeySource | null): Promise<Attempt> {
+async function attemptThrough(bastion: Client, hop: Hop, source: HostKeySource | null, privateKey: ParsedKey | undefined): Promise<Attempt> {
   const { host, port } = hop.spec;
   let stream: ClientChannel;
   try {
@@ -97,10 +98,10 @@ async function attemptThrough(bastion: Client, hop: Hop, source: HostKeySource |
       ),
     };
   }
-  return attemptOnce(hop, source, stream);
+  return attemptOnce(hop, source, privateKey, stream);
 }
 
-function attemptOnce(hop: Hop, source: HostKeySource | null, sock?: ClientChannel): Promise<Attempt> {
+function attemptOnce(hop: Hop, source: HostKeySource | null, privateKey: ParsedKey | undefined, sock?: ClientChannel): Promise<Attempt> {
   return new Promise((resolve) => {
     const client = new Client();
     let hostKeyRejection: HostKeyError | undefined;
@@ -131,11 +132,7 @@ function attemptOnce(hop: Hop, source: HostKeySource | null, sock?: ClientChanne
       host: spec.host,
       port: spec.port,
       username: spec.user,
-      password: spec.password,
-      privateKey: spec.privateKey,
-      passphrase: spec.privateKeyPassword,
-      agent: agentSocket(spec),
-      tryKeyboard: spec.password !== undefined,
+      authHandler: authMethods(spec, privateKey),
       readyTimeout: spec.perDialTimeout * 1000,
       keepaliveInterval: KEEPALIVE_INTERVAL_MS,
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,
@@ -144,24 +141,43 @@ function attemptOnce(hop: Hop, source: HostKeySource | null, sock?: ClientChanne
     };
     client
       .on("connect", () => recordConnect(hop.label, hop.isProxy))
-      // Servers that take passwords only through keyboard-interactive (PAM) ask for it there.
-      .on("keyboard-interactive", (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => spec.password ?? "")))
       .on("ready", () => settle({ client }))
       .on("error", (error) => settle(classify(hop, error, hostKeyRejection)))
       .on("close", () => settle({ transient: new Error("connection closed during the SSH handshake") }));
-    try {
-      client.connect(config);
-    } catch (error) {
-      // ssh2 parses the private key synchronously; its messages name the problem, never the key.
-      settle({
-        fatal: new ConnectionError(
-          `the privateKey cannot be used: ${(error as Error).message}`,
-          "privateKey must be an OpenSSH or PEM private key; for an encrypted key set privateKeyPassword to its passphrase",
-          { host: hop.label, step: hop.step, cause: error },
-        ),
-      });
-    }
+    client.connect(config);
   });
+}
+
+/**
+ * Parsed once per hop: decrypting a key (bcrypt KDF, in JavaScript in ssh2) takes seconds, and the
+ * error is about the key, not the network, so it must not be retried. ssh2's messages never include the key.
+ */
+function parsePrivateKey(hop: Hop): ParsedKey | undefined {
+  if (hop.spec.privateKey === undefined) return undefined;
+  const parsed = utils.parseKey(hop.spec.privateKey, hop.spec.privateKeyPassword);
+  const key = parsed instanceof Error ? parsed : Array.isArray(parsed) ? parsed[0]! : parsed;
+  if (!(key instanceof Error) && key.isPrivateKey()) return key;
+  const problem = key instanceof Error ? key.message : "it is a public key";
+  throw new ConnectionError(
+    `the privateKey cannot be used: ${problem}`,
+    "privateKey must be an OpenSSH or PEM private key; for an encrypted key set privateKeyPassword to its passphrase",
+    { host: hop.label, step: hop.step, cause: key instanceof Error ? key : undefined },
+  );
+}
+
+/** Keys first, as OpenSSH does; the password also answers keyboard-interactive (PAM-only servers). */
+function authMethods(spec: HopSpec, privateKey: ParsedKey | undefined): AnyAuthMethod[] {
+  const username = spec.user;
+  const agent = agentSocket(spec);
+  const { password } = spec;
+  const methods: AnyAuthMethod[] = [];
+  if (privateKey !== undefined) methods.push({ type: "publickey", username, key: privateKey });
+  if (agent !== undefined) methods.push({ type: "agent", username, agent });
+  if (password !== undefined) {
+    methods.push({ type: "password", username, password });
+    methods.push({ type: "keyboard-interactive", username, prompt: (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => password)) });
+  }
+  return methods;
 }
 
 function classify(hop: Hop, error: Error & { level?: string; code?: string }, hostKeyRejection: HostKeyError | undefined): Attempt {

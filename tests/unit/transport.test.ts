@@ -281,6 +281,10 @@ describe("authentication", () => {
     assert.ok(isConnectionError(error), String(error));
     assert.match(error.message, /the privateKey cannot be used/);
     assertNoSecrets(error, ["right-one", "wrong-one", ...keyBodyChunks(protectedKey.privateKey)]);
+    const publicOnly = await rejection(openSession(connection(target, { privateKey: clientKey.publicKey })));
+    assert.ok(isConnectionError(publicOnly), String(publicOnly));
+    assert.match(publicOnly.message, /connect: the privateKey cannot be used: it is a public key/);
+    assert.equal(target.connections, 0);
   });
 });
 
