@@ -3,8 +3,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { APPLY_EXIT, applyScript, compatHelperScript, parseApplyOutcome, rollbackScript, shellQuote, type ApplyParams } from "../../provider/core/scripts";
+import { after, describe, it, test } from "node:test";
+import { APPLY_EXIT, applyScript, compatHelperScript, parseApplyOutcome, remoteShellCommand, rollbackScript, shellQuote, type ApplyParams } from "../../provider/core/scripts";
 
 const roots: string[] = [];
 after(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
@@ -195,4 +195,17 @@ test("compatHelperScript never fails the unit, even with no namespace to configu
   const run = spawnSync("sh", ["-c", compatHelperScript().replace("-ge 50", "-ge 1")], { encoding: "utf8", env: box.env });
   assert.equal(run.status, 0);
   assert.match(run.stderr, /pasta-ipv6-compat: no RootlessKit namespace/);
+});
+
+describe("remoteShellCommand", () => {
+  it("runs the script byte for byte under /bin/sh, whichever shell parses the command line", () => {
+    const script = `printf '%s\\n' "it's \\"quoted\\"" 'back\\slash $HOME \`x\`'\nprintf 'shell=%s\\n' "$0"\n`;
+    const expected = spawnSync("/bin/sh", ["-c", script], { encoding: "utf8" }).stdout;
+    assert.match(expected, /shell=\/bin\/sh/);
+    for (const loginShell of ["/bin/sh", "/bin/bash"]) {
+      const result = spawnSync(loginShell, ["-c", remoteShellCommand(script)], { encoding: "utf8" });
+      assert.equal(result.stdout, expected, `${loginShell}: ${result.stderr}`);
+    }
+    assert.match(remoteShellCommand(script), /^echo [A-Za-z0-9+/=]+ \| base64 -d \| \/bin\/sh$/);
+  });
 });
