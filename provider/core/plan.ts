@@ -75,7 +75,7 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
       const overrider = overriders.get(name);
       if (overrider) return `overridden by ${overrider.path}`;
       if (facts.unit.needDaemonReload) return "written but not reloaded (NeedDaemonReload=yes)";
-      return writes.length > 0 ? "our drop-in is not written yet" : "set outside our drop-in (unit file or EnvironmentFile=)";
+      return writes.length > 0 ? "our drop-in does not say so yet" : "set outside our drop-in (unit file or EnvironmentFile=)";
     }),
   );
   for (const [name, overrider] of overriders) {

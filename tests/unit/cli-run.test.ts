@@ -53,7 +53,7 @@ describe("runPlan", () => {
   it("renders one row per property with the three levels side by side, `=` where a level is as desired", async () => {
     const variable = (suffix: string, desired: string, actual?: string): PropertyChange[] => [
       { level: "file", property: `DOCKERD_ROOTLESS_ROOTLESSKIT_${suffix}`, desired, actual },
-      { level: "effective", property: `DOCKERD_ROOTLESS_ROOTLESSKIT_${suffix}`, desired, actual, cause: "our drop-in is not written yet" },
+      { level: "effective", property: `DOCKERD_ROOTLESS_ROOTLESSKIT_${suffix}`, desired, actual, cause: "our drop-in does not say so yet" },
       { level: "running", property: `DOCKERD_ROOTLESS_ROOTLESSKIT_${suffix}`, desired, actual, cause: "pending restart" },
     ];
     // A fresh host: four variables on three levels are twelve changes; the MTU only differs in the file (a hand edit).
@@ -65,9 +65,9 @@ describe("runPlan", () => {
     assert.ok(header >= 0, lines.join("\n"));
     const rows = lines.slice(header + 1, header + 5).map((line) => line.trim().split(/\s{2,}/));
     assert.deepEqual(rows, [
-      ["DOCKERD_ROOTLESS_ROOTLESSKIT_NET", "pasta", "slirp4netns", "slirp4netns", "slirp4netns", "our drop-in is not written yet; pending restart"],
-      ["DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER", "implicit", "builtin", "builtin", "builtin", "our drop-in is not written yet; pending restart"],
-      ["DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS", "--ipv6", "(unset)", "(unset)", "(unset)", "our drop-in is not written yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_NET", "pasta", "slirp4netns", "slirp4netns", "slirp4netns", "our drop-in does not say so yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER", "implicit", "builtin", "builtin", "builtin", "our drop-in does not say so yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS", "--ipv6", "(unset)", "(unset)", "(unset)", "our drop-in does not say so yet; pending restart"],
       ["DOCKERD_ROOTLESS_ROOTLESSKIT_MTU", "65520", "1500", "=", "="],
     ]);
     assert.doesNotMatch(lines[header + 5] ?? "", /DOCKERD_/);
