@@ -12,7 +12,7 @@ const USAGE = `usage: npm run lab -- <verb>
   status [--json]
   down
   fault sshd-stop|sshd-start|docker-break|docker-fix HOST
-  fault netem HOST --delay MS [--loss PCT]
+  fault netem HOST [--delay MS] [--loss PCT]   (delay needs the netem qdisc; loss falls back to nftables)
   fault netem-clear HOST
   exec HOST -- CMD
 The instance is named by RDL_LAB (default "lab").`;
@@ -87,9 +87,9 @@ async function fault(args: string[]): Promise<void> {
   }
   if (kind !== "netem") throw usageError(`unknown fault "${kind}"`);
   const given = flags(rest, { delay: "value", loss: "value" });
-  const delayMs = numberFlag(given.get("delay"), "delay");
-  if (delayMs === undefined) throw usageError("fault netem needs --delay MS");
-  return setLinkImpairment(host, { delayMs, lossPercent: numberFlag(given.get("loss"), "loss") });
+  const impairment = { delayMs: numberFlag(given.get("delay"), "delay"), lossPercent: numberFlag(given.get("loss"), "loss") };
+  if (impairment.delayMs === undefined && impairment.lossPercent === undefined) throw usageError("fault netem needs --delay MS and/or --loss PCT");
+  return setLinkImpairment(host, impairment);
 }
 
 async function exec(args: string[]): Promise<number> {

@@ -141,29 +141,44 @@ export interface LinkImpairment {
   lossPercent?: number;
 }
 
-/** tc netem on both ends of the host's link, so each direction gets the delay and the loss. */
+/**
+ * tc netem on both ends of the host's link, so each direction gets the delay and the loss. Kernels without the
+ * netem qdisc (no modules on this kind of machine) still get loss: nftables drops at random on each end's ingress.
+ */
 export async function setLinkImpairment(instance: Instance, host: HostNaming, impairment: LinkImpairment): Promise<void> {
   const netem = ["netem"];
   if (impairment.delayMs !== undefined) netem.push("delay", `${impairment.delayMs}ms`);
   if (impairment.lossPercent !== undefined) netem.push("loss", `${impairment.lossPercent}%`);
   for (const [netns, link] of linkEnds(instance, host)) {
-    const result = await run(["tc", "-n", netns, "qdisc", "replace", "dev", link, "root", ...netem]);
-    if (result.exitCode !== 0) {
-      throw new LabError("tc netem failed", /unknown/i.test(result.stderr) ? "this kernel has no netem qdisc (sch_netem); link impairment needs a kernel with it" : "", {
-        host: host.name,
-        step: "set link impairment",
-        command: ["tc", "-n", netns, "qdisc", "replace", "dev", link, "root", ...netem].join(" "),
-        exitCode: result.exitCode,
-        evidence: result.stderr.split("\n"),
-      });
+    const command = ["tc", "-n", netns, "qdisc", "replace", "dev", link, "root", ...netem];
+    const result = await run(command);
+    if (result.exitCode === 0) continue;
+    const noNetem = /unknown/i.test(result.stderr);
+    if (noNetem && impairment.delayMs === undefined && impairment.lossPercent !== undefined) {
+      await dropAtRandom(netns, link, impairment.lossPercent, host.name);
+      continue;
     }
+    throw new LabError(
+      "tc netem failed",
+      noNetem ? "this kernel has no netem qdisc (sch_netem): delay needs a kernel with it (loss alone works through nftables)" : "",
+      { host: host.name, step: "set link impairment", command: command.join(" "), exitCode: result.exitCode, evidence: result.stderr.split("\n") },
+    );
   }
+}
+
+const LOSS_TABLE = "rdl_loss";
+
+async function dropAtRandom(netns: string, link: string, lossPercent: number, hostName: string): Promise<void> {
+  await run(["ip", "netns", "exec", netns, "nft", "delete", "table", "netdev", LOSS_TABLE]);
+  const ruleset = `table netdev ${LOSS_TABLE} {\n chain ingress {\n  type filter hook ingress device "${link}" priority 0;\n  numgen random mod 100 < ${Math.round(lossPercent)} drop\n }\n}\n`;
+  await runChecked(["ip", "netns", "exec", netns, "nft", "-f", "-"], hostName, "set link loss (nftables)", { input: ruleset });
 }
 
 export async function clearLinkImpairment(instance: Instance, host: HostNaming): Promise<void> {
   for (const [netns, link] of linkEnds(instance, host)) {
-    // Deleting the root qdisc restores the default; "no qdisc" errors mean there was nothing to clear.
+    // Deleting the root qdisc restores the default; "no qdisc" / "no such table" errors mean there was nothing to clear.
     await run(["tc", "-n", netns, "qdisc", "del", "dev", link, "root"]);
+    await run(["ip", "netns", "exec", netns, "nft", "delete", "table", "netdev", LOSS_TABLE]);
   }
 }
 

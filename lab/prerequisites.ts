@@ -14,6 +14,7 @@ const COMMANDS: Record<string, string> = {
   mount: "mount",
   umount: "mount",
   chroot: "coreutils",
+  nft: "nftables",
 };
 
 function onPath(command: string): boolean {

@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 // Its own instance, so a demo lab (`lab`) can keep running beside the tests.
 process.env.RDL_LAB = "labtest";
 
-import { labDown, labUp, userExec, type LabHost } from "../../lab/api";
+import { clearLinkImpairment, labDown, labUp, setLinkImpairment, userExec, type LabHost } from "../../lab/api";
 import { run } from "../../lab/exec";
 import { currentInstance } from "../../lab/instance";
 import { labNetnsList } from "../../lab/network";
@@ -89,6 +89,20 @@ test("trixie: default slirp4netns has no IPv6 default route; with --ipv6 the IPv
 test("bookworm runs RootlessKit 1.1.0", async () => {
   const result = await ssh(bookworm, "rootlesskit --version");
   assert.match(result.stdout, /\b1\.1\.0\b/, result.stderr);
+});
+
+test("link loss is real: pings to the target get lost, and none after clearing it", async () => {
+  const pingLoss = async () => {
+    const result = await userExec(trixie.name, `ping -c 40 -i 0.05 -W 1 -q ${trixie.target.ipv6}`);
+    return Number(/(\d+(?:\.\d+)?)% packet loss/.exec(result.stdout)?.[1]);
+  };
+  await setLinkImpairment(trixie.name, { lossPercent: 50 });
+  try {
+    assert.ok((await pingLoss()) >= 25, "about 75% of round trips should be lost with 50% loss each way");
+  } finally {
+    await clearLinkImpairment(trixie.name);
+  }
+  assert.equal(await pingLoss(), 0);
 });
 
 test("down leaves no nspawn process, netns or mount of the instance", async () => {
