@@ -12,7 +12,7 @@ import {
   setLinkImpairment as applyImpairment,
   type LinkImpairment,
 } from "./network";
-import { assertPrerequisites } from "./prerequisites";
+import { assertPrerequisites, ensureInotifyInstances } from "./prerequisites";
 import { ensureRootfs, type Profile } from "./rootfs";
 import { childrenOf, killAndWait, processesWhere, unmountUnder } from "./system";
 
@@ -54,6 +54,7 @@ export interface LabUpOptions {
  */
 export async function labUp(options: LabUpOptions = {}): Promise<LabHost[]> {
   assertPrerequisites();
+  ensureInotifyInstances(log);
   const instance = currentInstance();
   const profile = options.profile ?? "trixie";
   const docker = options.docker ?? true;

@@ -1,4 +1,4 @@
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabError } from "./lab-error";
 
@@ -44,4 +44,18 @@ export function assertPrerequisites(): void {
       step: "check prerequisites",
     });
   }
+}
+
+/**
+ * Each host's systemd and user manager take inotify instances from root's per-user budget on the machine; Debian's
+ * default of 128 stops the lab at about 25 hosts ("Too many open files"). Raised (never lowered) for the lab's sake.
+ */
+const INOTIFY_INSTANCES = "/proc/sys/fs/inotify/max_user_instances";
+const INOTIFY_INSTANCES_NEEDED = 1024;
+
+export function ensureInotifyInstances(log: (line: string) => void): void {
+  const current = Number(readFileSync(INOTIFY_INSTANCES, "utf8"));
+  if (current >= INOTIFY_INSTANCES_NEEDED) return;
+  writeFileSync(INOTIFY_INSTANCES, `${INOTIFY_INSTANCES_NEEDED}\n`);
+  log(`raised fs.inotify.max_user_instances from ${current} to ${INOTIFY_INSTANCES_NEEDED} (many hosts each run systemd)`);
 }

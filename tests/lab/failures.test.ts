@@ -4,7 +4,7 @@
  * After each, the host must be where it started or fully applied, never in between.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
@@ -37,7 +37,10 @@ before(async () => {
   [host, other] = await labUp({ hosts: 2 });
   await installGate(host.name);
 });
-after(() => labDown());
+after(async () => {
+  await labDown();
+  rmSync(workDir, { recursive: true, force: true });
+});
 beforeEach((context) => {
   tracePath = join(workDir, `${context.name.replace(/\W+/g, "-")}.trace`);
   writeFileSync(tracePath, "");

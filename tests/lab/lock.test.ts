@@ -5,7 +5,7 @@
  * short wait it fails naming the holder.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, it } from "node:test";
@@ -34,10 +34,7 @@ before(async () => {
 });
 after(() => labDown());
 
-let start: HostState;
-beforeEach(async () => {
-  start = await startFrom(host, START);
-});
+beforeEach(() => startFrom(host, START));
 
 /** Starts an apply that takes the host lock and then stops at `point` until released; returns the host as it is held. */
 async function holdLockWithApply(holder: string, point: GatePoint): Promise<{ done: Promise<ApplyResult>; heldState: HostState }> {
@@ -98,7 +95,8 @@ it("a CLI apply beside an engine apply waits for the lock, then applies after it
   // Held after its write: the CLI plans on the first apply's file, so once it gets the lock its plan is current.
   const first = await holdLockWithApply("pulumi up beside the CLI (lock test)", "after write");
   const cliSettings = { ...WANTED, mtu: 1500, verify: { enabled: false } };
-  const defaults = join(mkdtempSync(join(tmpdir(), "locktest-")), "hosts.yaml");
+  const dir = mkdtempSync(join(tmpdir(), "locktest-"));
+  const defaults = join(dir, "hosts.yaml");
   writeFileSync(defaults, JSON.stringify({ defaults: cliSettings }));
   let stdout = "";
   const cli = settled(runCli(["apply", "--lab", "--hosts", defaults, "--json"], { stdout: (text) => (stdout += text), stderr: () => undefined, interactive: false, engine }));
@@ -108,7 +106,9 @@ it("a CLI apply beside an engine apply waits for the lock, then applies after it
 
   await releaseGate(host.name);
   assert.equal((await first.done).restarted, true);
-  assert.equal(await cli.promise, 0, stdout);
+  const code = await cli.promise;
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(code, 0, stdout);
   assert.equal((JSON.parse(stdout) as ApplyReport).hosts[0]?.status, "converged");
   const end = await hostState(host);
   assert.match(end.rootlesskit, /--mtu=1500 .*--ipv6|--ipv6.*--mtu=1500/);
