@@ -35,13 +35,13 @@ export async function inspectHost(spec: NetworkSpec, opts: EngineOptions = {}): 
 
 export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<ApplyResult> {
   return withSession(spec, opts, async (session) => {
-    const before = await gatherFacts(session, spec);
-    const plan = planHost(spec, before);
-    assertCapable(session.label, plan);
+    const { facts: before, plan, changed } = await planAndRun(session, spec, opts, "apply", (facts) => {
+      const plan = planHost(spec, facts);
+      assertCapable(session.label, plan);
+      return plan;
+    });
     const warnings = capabilityWarnings(plan);
     warnings.forEach((warning) => opts.onWarning?.(`${session.label}: ${warning}`));
-
-    const changed = await runPlan(session, spec, before, plan, opts, "apply");
     const after = changed ? await gatherFacts(session, spec) : before;
     const verification = spec.verify.enabled ? await verifyOn(session, spec, after) : null;
 
@@ -71,9 +71,7 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
 
 export async function removeHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<RemoveResult> {
   return withSession(spec, opts, async (session) => {
-    const facts = await gatherFacts(session, spec);
-    const plan = planRemoval(spec, facts);
-    const changed = await runPlan(session, spec, facts, plan, opts, "delete");
+    const { facts, plan, changed } = await planAndRun(session, spec, opts, "delete", (facts) => planRemoval(spec, facts));
     const dropInWrite = plan.writes.find((write) => write.path === facts.dropIn.path);
     return {
       host: session.label,
@@ -136,7 +134,29 @@ export function capabilityWarnings(plan: HostPlan): string[] {
   return plan.problems.filter((problem) => problem.severity === "warning").map((problem) => `${problem.message} (${problem.hint})`);
 }
 
-/** Runs the plan's writes, reload and restart as one locked remote script; returns whether anything was done. */
+/** How often a plan made stale by another apply (which held the host lock meanwhile) is made again on what it left. */
+const PLAN_ATTEMPTS = 3;
+
+/**
+ * Reads the facts, plans, and runs the plan under the host lock. When another apply changed a managed file between
+ * our read and our turn at the lock, the compare-and-swap refuses our plan: plan again on what that apply left.
+ */
+async function planAndRun(
+  session: SshSession,
+  spec: NetworkSpec,
+  opts: EngineOptions,
+  step: "apply" | "delete",
+  planFor: (facts: HostFacts) => HostPlan,
+): Promise<{ facts: HostFacts; plan: HostPlan; changed: boolean }> {
+  for (let attempt = 1; ; attempt++) {
+    const facts = await gatherFacts(session, spec);
+    const plan = planFor(facts);
+    const outcome = await runPlan(session, spec, facts, plan, opts, step, attempt === PLAN_ATTEMPTS);
+    if (outcome !== "stale") return { facts, plan, changed: outcome === "done" };
+  }
+}
+
+/** Runs the plan's writes, reload and restart as one locked remote script. */
 async function runPlan(
   session: SshSession,
   spec: NetworkSpec,
@@ -144,8 +164,9 @@ async function runPlan(
   plan: HostPlan,
   opts: EngineOptions,
   step: "apply" | "delete",
-): Promise<boolean> {
-  if (plan.writes.length === 0 && !plan.daemonReload && !plan.restart) return false;
+  lastAttempt: boolean,
+): Promise<"nothing-to-do" | "done" | "stale"> {
+  if (plan.writes.length === 0 && !plan.daemonReload && !plan.restart) return "nothing-to-do";
   const currentContent = new Map<string, string | null>([
     [facts.dropIn.path, facts.dropIn.content],
     [facts.daemonJson.path, facts.daemonJson.content],
@@ -168,7 +189,7 @@ async function runPlan(
   switch (outcome.result) {
     case "applied":
     case "unchanged":
-      return true;
+      return "done";
     case "lock-timeout":
       throw new LockTimeoutError(
         `another apply holds the host lock: ${outcome.lockHolder ?? "unknown holder"}`,
@@ -176,7 +197,12 @@ async function runPlan(
         details,
       );
     case "changed-since-plan":
-      throw new RemoteCommandError(`a managed file changed while we were planning (${outcome.detail})`, "run again: the next plan sees the new content; nothing was changed", details);
+      if (!lastAttempt) return "stale";
+      throw new RemoteCommandError(
+        `a managed file changed while we were planning, ${PLAN_ATTEMPTS} times in a row (${outcome.detail})`,
+        "something else keeps editing the drop-in: stop it, then run again; nothing was changed by this apply",
+        details,
+      );
     case "rolled-back":
       throw new RollbackError(
         `the daemon did not become active after the ${outcome.failedStep ?? "restart"}; the previous files were restored and the daemon restarted on them`,
