@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick]`: plan cost of this package against what SSH itself allows and against Ansible,
- * on lab hosts booted without Docker (instance `RDL_LAB`, default `bench`), torn down at the end, on failure and
+ * on lab hosts booted without Docker (instance `RDL_LAB`, default `rdlbench`), torn down at the end, on failure and
  * on Ctrl-C. Prints the tables and writes BENCHMARKS.md.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -21,7 +21,7 @@ import {
   cliPlan, grpcPlan, labHostVia, median, opensshFloor, PLAN_SETTINGS, PULUMI_DEFAULT_PARALLELISM, ssh2Floor, timed, writeCliHostsFile,
   type Endpoint, type PlanRun,
 } from "./measure";
-import { investigate, renderMarkdown, renderTables, type Context, type PlanResult, type Row } from "./report";
+import { investigate, renderMarkdown, renderTables, type Context, type PlanResult, type Row, type StartupCosts } from "./report";
 
 const PROJECT_ROOT = join(__dirname, "..", "..");
 const LATENCY_MS = 25;
@@ -190,15 +190,29 @@ async function machineFacts(host: LabHost): Promise<[string, string][]> {
   ];
 }
 
-async function cliStartupMs(): Promise<number> {
-  const runs: number[] = [];
-  for (let index = 0; index < 3; index++) runs.push((await timed(() => run([process.execPath, join(__dirname, "..", "provider", "cli", "main.js")]))).wallMs);
-  return median(runs);
+/** Start-up costs without SSH, each the median of 5 fresh processes: what the floor (measured in a running process) never pays. */
+async function startupCosts(): Promise<StartupCosts> {
+  const wallMedian = async (argv: string[]) => {
+    const runs: number[] = [];
+    for (let index = 0; index < 5; index++) runs.push((await timed(() => run(argv))).wallMs);
+    return median(runs);
+  };
+  const providerModule = join(__dirname, "..", "provider", "dynamic.js");
+  // Timed inside the process: what the provider host spends on its first call requiring the provider.
+  const requireTimer = `const { performance } = require("node:perf_hooks"); const started = performance.now(); require(${JSON.stringify(providerModule)}); process.stdout.write(String(performance.now() - started));`;
+  const providerLoads: number[] = [];
+  for (let index = 0; index < 5; index++) providerLoads.push(Number((await run([process.execPath, "-e", requireTimer])).stdout));
+  return {
+    nodeMs: await wallMedian([process.execPath, "-e", ""]),
+    cliUsageMs: await wallMedian([process.execPath, join(__dirname, "..", "provider", "cli", "main.js")]),
+    providerModulesMs: median(providerLoads),
+  };
 }
 
 async function main(): Promise<void> {
   const settings = settingsFrom(process.argv.slice(2));
-  process.env.RDL_LAB ??= "bench";
+  // Not "bench": it hashes to the same lab subnet as the tests' "locktest" instance, whose teardown removed its links.
+  process.env.RDL_LAB ??= "rdlbench";
   const started = Date.now();
   const resources = new Resources(mkdtempSync(join(tmpdir(), "rdl-bench-")));
   const interrupt = (signal: NodeJS.Signals) => {
@@ -227,7 +241,7 @@ async function main(): Promise<void> {
         ? `this kernel has no \`netem\` qdisc, so ${LATENCY_MS} ms is added by a relay (\`bench/relay.ts\`, its own process on the machine's loopback): every tool connects to the relay's port, which forwards to the host's sshd and delivers each chunk, and the end of stream, ${LATENCY_MS} ms (timer resolution: ≥ ${LATENCY_MS} ms) after it arrived, in order, in each direction (+${2 * LATENCY_MS} ms per round trip). The 0 ms rows connect directly.`
         : "none in this run (`--quick`); the full run adds 25 ms each way with a delaying relay (this kernel has no `netem` qdisc).",
       facts: await machineFacts(hosts[0]),
-      cliStartupMs: await cliStartupMs(),
+      startup: await startupCosts(),
       startedAt: new Date(started).toISOString(),
       durationS: 0,
     };

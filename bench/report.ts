@@ -23,14 +23,22 @@ export interface Row {
   grpcUnbounded?: { wallMs: number };
 }
 
+export interface StartupCosts {
+  /** `node -e ""`: the runtime alone. */
+  nodeMs: number;
+  /** `rootless-docker-net` without arguments (prints usage): Node start plus loading the CLI's modules. */
+  cliUsageMs: number;
+  /** Requiring the provider module in a fresh Node, timed inside it: the provider host's first-call cost. */
+  providerModulesMs: number;
+}
+
 export interface Context {
   quick: boolean;
   runs: number;
   grpcParallelism: number;
   latencyMethod: string;
   facts: [string, string][];
-  /** Median wall time of `rootless-docker-net` started without arguments (prints usage): Node start plus module load. */
-  cliStartupMs: number;
+  startup: StartupCosts;
   startedAt: string;
   durationS: number;
 }
@@ -105,7 +113,9 @@ export function investigate(rows: readonly Row[], context: Context): string[] {
         `running the provider's facts script instead of \`true\` over bare ssh2 (same connections, no provider) takes ${ms(row.ssh2FactsScriptMs)} (${ratio(row.ssh2FactsScriptMs / row.ssh2Floor.wallMs)} the floor): that much of the gap is our facts script running on the host (systemctl --user show, reading /proc and the drop-ins), not the Node, gRPC or SSH side`,
       ];
       if (verdict.path === "CLI") {
-        evidence.push(`starting the CLI without SSH (Node start + loading its modules, usage only) takes ${ms(context.cliStartupMs)} by itself: the floor is measured inside an already running Node process`);
+        evidence.push(
+          `starting the CLI without SSH (usage only) takes ${ms(context.startup.cliUsageMs)} by itself, of which ${ms(context.startup.nodeMs)} is Node starting and the rest loading its modules (zod and the schema, ssh2, yaml): the floor is measured inside an already running Node process`,
+        );
       } else {
         if (row.hosts > context.grpcParallelism) {
           evidence.push(
@@ -116,7 +126,7 @@ export function investigate(rows: readonly Row[], context: Context): string[] {
         const warm = `the same fleet planned a second time by the same, now warm, provider host took ${ms(row.grpcWarmMs)} (${ratio(row.grpcWarmMs / row.ssh2Floor.wallMs)} the floor)`;
         evidence.push(
           row.grpcWarmMs < 0.8 * plan.wallMs
-            ? `${warm}: ${ms(plan.wallMs - row.grpcWarmMs)} of the first pass is the host loading the serialized provider and its modules on the first call`
+            ? `${warm}: ${ms(plan.wallMs - row.grpcWarmMs)} of the first pass is the host loading the serialized provider and its modules on the first call (requiring the provider module in a fresh Node takes ${ms(context.startup.providerModulesMs)}: zod and the schema, ssh2)`
             : `${warm}: a warm host is not much faster, so the cost is per call, not start-up`,
         );
         evidence.push("each Diff is a gRPC round trip to the provider host, which validates the inputs and runs the facts script (one exec that reads the drop-ins, systemctl and /proc) instead of `true`");
