@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from "node:path";
 import { runChecked } from "./exec";
 import { bootHost, hostExecIn, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh, type HostRecord, type LabHost, type PingGroupRange } from "./host";
-import { currentInstance, hostNaming, type Instance } from "./instance";
+import { claimSubnet, currentInstance, hostNaming, type Instance } from "./instance";
 import { LabError } from "./lab-error";
 import {
   clearLinkImpairment as clearImpairment,
@@ -55,11 +55,12 @@ export interface LabUpOptions {
 export async function labUp(options: LabUpOptions = {}): Promise<LabHost[]> {
   assertPrerequisites();
   ensureInotifyInstances(log);
-  const instance = currentInstance();
   const profile = options.profile ?? "trixie";
   const docker = options.docker ?? true;
   const count = options.hosts ?? 1;
-  mkdirSync(instance.stateDir, { recursive: true, mode: 0o700 });
+  const unclaimed = currentInstance();
+  mkdirSync(unclaimed.stateDir, { recursive: true, mode: 0o700 });
+  const instance = claimSubnet(unclaimed);
   const rootfs = await ensureRootfs(profile, log);
   if (!existsSync(instance.privateKeyPath)) {
     await runChecked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `rdl-${instance.name}`, "-f", instance.privateKeyPath], instance.name, "generate lab SSH key");

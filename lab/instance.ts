@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabError } from "./lab-error";
 
@@ -9,13 +10,16 @@ export const HOST_USER = "dev";
 export const HOST_UID = 1000;
 
 /**
- * Every name and subnet of one lab instance (env `RDL_LAB`, default `lab`). The subnet number is derived
- * from the instance name so that two instances (tests and a demo) can run side by side.
+ * Every name and subnet of one lab instance (env `RDL_LAB`, default `lab`). The subnet number starts from a hash of
+ * the instance name and is claimed in the instance's state directory when it comes up; a number another running
+ * instance has claimed is skipped, so that two instances (tests and a demo) can run side by side.
  */
 export interface Instance {
   name: string;
   /** 1–250: the third IPv4 octet and the fourth IPv6 group of every lab subnet of this instance. */
   subnet: number;
+  /** The subnet is this instance's (claimed when it came up): only then are its link names ours to delete. */
+  subnetClaimed: boolean;
   stateDir: string;
   /** Prefix of every netns of this instance: `rdl-<name>-`. */
   netnsPrefix: string;
@@ -49,12 +53,14 @@ export function instanceNamed(name: string): Instance {
       step: "choose instance",
     });
   }
-  const subnet = 1 + (createHash("sha256").update(name).digest().readUInt32BE(0) % 250);
   const stateDir = join(STATE_ROOT, name);
+  const claimed = readClaim(stateDir);
+  const subnet = claimed ?? firstFreeSubnet(1 + (createHash("sha256").update(name).digest().readUInt32BE(0) % SUBNETS), claimsOfOthers(name));
   const linkPrefix = `rdl${subnet}`;
   return {
     name,
     subnet,
+    subnetClaimed: claimed !== undefined,
     stateDir,
     netnsPrefix: `rdl-${name}-`,
     hubNetns: `rdl-${name}-hub`,
@@ -71,6 +77,34 @@ export function instanceNamed(name: string): Instance {
     hubSide: { ipv4: `10.78.${subnet}.2`, ipv6: `fd78:0:0:${subnet}::2` },
     hostCidrs: { ipv4: `10.77.${subnet}.0/24`, ipv6: `fd77:0:0:${subnet}::/64` },
   };
+}
+
+const SUBNETS = 250;
+const CLAIM_FILE = "subnet";
+
+function readClaim(stateDir: string): number | undefined {
+  const path = join(stateDir, CLAIM_FILE);
+  return existsSync(path) ? Number(readFileSync(path, "utf8")) : undefined;
+}
+
+function claimsOfOthers(name: string): Set<number> {
+  if (!existsSync(STATE_ROOT)) return new Set();
+  const others = readdirSync(STATE_ROOT).filter((entry) => entry !== name);
+  return new Set(others.map((other) => readClaim(join(STATE_ROOT, other))).filter((subnet): subnet is number => subnet !== undefined));
+}
+
+function firstFreeSubnet(preferred: number, taken: Set<number>): number {
+  for (let offset = 0; offset < SUBNETS; offset++) {
+    const candidate = 1 + ((preferred - 1 + offset) % SUBNETS);
+    if (!taken.has(candidate)) return candidate;
+  }
+  throw new LabError("every lab subnet is taken", "stop some lab instances: npm run lab -- down (with their RDL_LAB)", { host: "machine", step: "choose instance" });
+}
+
+/** Records the instance's subnet in its state directory (which must exist), so that other instances skip it. */
+export function claimSubnet(instance: Instance): Instance {
+  if (!instance.subnetClaimed) writeFileSync(join(instance.stateDir, CLAIM_FILE), `${instance.subnet}\n`);
+  return { ...instance, subnetClaimed: true };
 }
 
 /** Per-host names and addresses; hosts are numbered from 1. */

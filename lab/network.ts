@@ -129,8 +129,9 @@ export async function addHostNetwork(instance: Instance, host: HostNaming): Prom
 export async function removeInstanceNetwork(instance: Instance): Promise<void> {
   // The root end first (its peer in the hub goes with it): after `ip netns delete` the kernel removes a namespace's
   // links asynchronously, so the root end may vanish between a check and a delete. Absent is what we want.
-  const rootLink = await run(ip("link", "delete", instance.rootLink));
-  if (rootLink.exitCode !== 0 && !/Cannot find device/.test(rootLink.stderr)) {
+  // An instance that never claimed its subnet never made links: names of that number may belong to another instance.
+  const rootLink = instance.subnetClaimed ? await run(ip("link", "delete", instance.rootLink)) : null;
+  if (rootLink && rootLink.exitCode !== 0 && !/Cannot find device/.test(rootLink.stderr)) {
     await runChecked(ip("link", "delete", instance.rootLink), instance.name, "delete root link");
   }
   for (const netns of await labNetnsList(instance)) await runChecked(ip("netns", "delete", netns), instance.name, "delete netns");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -9,7 +9,7 @@ process.env.RDL_LAB = "labtest";
 
 import { clearLinkImpairment, labDown, labUp, setLinkImpairment, userExec, type LabHost } from "../../lab/api";
 import { run } from "../../lab/exec";
-import { currentInstance } from "../../lab/instance";
+import { currentInstance, instanceNamed, STATE_ROOT } from "../../lab/instance";
 import { labNetnsList } from "../../lab/network";
 import { mountsUnder, processesWhere } from "../../lab/system";
 
@@ -114,4 +114,18 @@ test("down leaves no nspawn process, netns or mount of the instance", async () =
   assert.deepEqual(await labNetnsList(instance), []);
   assert.deepEqual(mountsUnder(instance.stateDir), []);
   assert.equal(readFileSync("/proc/mounts", "utf8").includes(instance.stateDir), false);
+  assert.notEqual((await run(["ip", "link", "show", instance.rootLink])).exitCode, 0, "the root link is gone");
+});
+
+test("an instance skips a subnet that another instance has claimed", () => {
+  const preferred = instanceNamed("labclaimtest").subnet;
+  const other = join(STATE_ROOT, "labclaimother");
+  mkdirSync(other, { recursive: true });
+  try {
+    writeFileSync(join(other, "subnet"), `${preferred}\n`);
+    assert.notEqual(instanceNamed("labclaimtest").subnet, preferred);
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+  assert.equal(instanceNamed("labclaimtest").subnet, preferred);
 });
