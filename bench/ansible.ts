@@ -123,7 +123,15 @@ async function closeMasters(controlDir: string): Promise<void> {
   await Promise.all(readdirSync(controlDir).map((socket) => run(["ssh", "-F", "/dev/null", "-o", `ControlPath=${join(controlDir, socket)}`, "-O", "exit", "master"])));
 }
 
+/** The first line of `ansible-playbook --version`; fails before any host boots when Ansible is missing. */
 export async function ansibleVersion(): Promise<string> {
-  const result = await run(["ansible-playbook", "--version"]);
+  const result = await run(["ansible-playbook", "--version"]).catch((error: Error) => ({ exitCode: 127, stdout: "", stderr: error.message }));
+  if (result.exitCode !== 0) {
+    throw new BenchError("ansible-playbook is not installed", "apt-get install ansible-core (the benchmark compares with Ansible's check mode)", {
+      host: "machine",
+      step: "check prerequisites",
+      evidence: result.stderr.split("\n"),
+    });
+  }
   return result.stdout.split("\n")[0]?.trim() ?? "unknown";
 }

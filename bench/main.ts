@@ -211,8 +211,8 @@ async function startupCosts(): Promise<StartupCosts> {
 
 async function main(): Promise<void> {
   const settings = settingsFrom(process.argv.slice(2));
-  // Not "bench": it hashes to the same lab subnet as the tests' "locktest" instance, whose teardown removed its links.
   process.env.RDL_LAB ??= "rdlbench";
+  await ansibleVersion();
   const started = Date.now();
   const resources = new Resources(mkdtempSync(join(tmpdir(), "rdl-bench-")));
   const interrupt = (signal: NodeJS.Signals) => {
