@@ -64,9 +64,14 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   if (execLineChanged) changes.push(withoutUndefined({ level: "file" as const, property: "ExecStartPost", desired: wantedExec ?? undefined, actual: currentExec ?? undefined }));
   if (newDropIn !== facts.dropIn.content) writes.push({ path: facts.dropIn.path, content: newDropIn, mode: DROP_IN_MODE });
 
+  // A variable the spec leaves unset that the unit file or another drop-in sets is not ours to judge: it stays
+  // in force after our write, and the running daemon is compared with it, not with "unset".
+  const ours = managedAssignments(facts.dropIn.content);
+  const setElsewhere = (name: string) => desired[name] === undefined && ours[name] === undefined && facts.unit.environment[name] !== undefined;
+
   // Effective level: what systemd has loaded, and who decides each variable once our file is in place.
   const overriders = new Map<string, { path: string; value: string | undefined }>();
-  for (const name of managedNames(desired, facts.unit.environment)) {
+  for (const name of managedNames(desired)) {
     const overrider = overridingDropIn(facts.dropIn.path, facts.otherDropIns, name);
     if (overrider && overrider.value !== desired[name]) overriders.set(name, overrider);
   }
@@ -76,7 +81,7 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
       if (overrider) return `overridden by ${overrider.path}`;
       if (facts.unit.needDaemonReload) return "written but not reloaded (NeedDaemonReload=yes)";
       return writes.length > 0 ? "our drop-in does not say so yet" : "set outside our drop-in (unit file or EnvironmentFile=)";
-    }),
+    }).filter((change) => !setElsewhere(change.property)),
   );
   for (const [name, overrider] of overriders) {
     problems.push({
@@ -106,7 +111,7 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   }
 
   // Running level: what the daemon was started with, against what it gets after our write.
-  const after = (name: string) => (overriders.has(name) ? overriders.get(name)?.value : desired[name]);
+  const after = (name: string) => (overriders.has(name) ? overriders.get(name)?.value : setElsewhere(name) ? facts.unit.environment[name] : desired[name]);
   const running = runningChanges(facts, desired, after);
   changes.push(...running);
 

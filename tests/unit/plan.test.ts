@@ -107,6 +107,20 @@ test("containerIpv6 with slirp4netns + IPv6 is refused: dockerd's forwarding wou
   assert.ok(plan.problems.some((problem) => problem.severity === "error" && /router advertisements/.test(problem.message)), JSON.stringify(plan.problems));
 });
 
+test("a variable the spec leaves unset, set by the unit file and in force, is no change and no restart", () => {
+  const facts = readJson<HostFacts>("no-op", "facts.json");
+  const elsewhere = { DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK: "false" };
+  const withUnitSetting: HostFacts = {
+    ...facts,
+    unit: { ...facts.unit, environment: { ...facts.unit.environment, ...elsewhere } },
+    running: { ...facts.running, environment: { ...facts.running.environment, ...elsewhere } },
+  };
+  const plan = planHost(specOf(readJson("no-op", "spec.json")), withUnitSetting);
+  assert.deepEqual(plan.changes, []);
+  assert.equal(plan.restart, false);
+  assert.equal(plan.differs, false);
+});
+
 describe("observedInputs", () => {
   test("mirrors the host: a host on slirp4netns shows networkDriver slirp4netns", () => {
     const spec = specOf(readJson("overriding-dropin", "spec.json"));
