@@ -41,11 +41,20 @@ const INLINE_SECRETS: Record<string, string> = {
 };
 
 export function readHostsFile(path: string): Validation<HostsDocument> {
+  let text: string;
   let raw: unknown;
   try {
-    raw = parseYaml(readFileSync(path, "utf8"));
+    text = readFileSync(path, "utf8");
   } catch (error) {
-    return fail(path, `cannot be read as YAML: ${(error as Error).message}`);
+    return fail(path, `cannot be read: ${(error as Error).message}`);
+  }
+  try {
+    raw = parseYaml(text, { prettyErrors: false });
+  } catch (error) {
+    // The parser's message quotes the offending source lines, which may hold an (inline, refused) credential.
+    const { code, pos } = error as { code?: string; pos?: [number, number] };
+    const line = pos ? text.slice(0, pos[0]).split("\n").length : undefined;
+    return fail(path, `cannot be read as YAML: ${code ?? "syntax error"}${line ? ` at line ${line}` : ""}`);
   }
   if (!isPlainObject(raw)) return fail(path, "must be a YAML mapping with `hosts:` (and optionally `defaults:`)");
   const problems: InputProblem[] = Object.keys(raw)

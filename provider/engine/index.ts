@@ -24,7 +24,7 @@ export type * from "./types";
 const ACTIVE_TIMEOUT_SECONDS = 90;
 const DEFAULT_LOCK_WAIT_SECONDS = 120;
 /** Outside `UNIT.d/`, where a backed-up `.conf` would be loaded by systemd. */
-const BACKUP_DIR = "$HOME/.local/state/pulumi-rootless-docker/backup";
+const BACKUP_DIR = "~/.local/state/pulumi-rootless-docker/backup";
 
 export async function inspectHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<InspectResult> {
   return withSession(spec, opts, async (session) => {
@@ -43,13 +43,20 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
     const warnings = capabilityWarnings(plan);
     warnings.forEach((warning) => opts.onWarning?.(`${session.label}: ${warning}`));
     const after = changed ? await gatherFacts(session, spec) : before;
-    const verification = spec.verify.enabled ? await verifyOn(session, spec, after) : null;
+    // A required verification that cannot even run must not leave the new settings in place either.
+    const rollBackIfRequired = async () => {
+      if (changed && spec.verify.required) await rollBack(session, spec, plan.restart);
+    };
+    const verification = spec.verify.enabled ? await verifyOn(session, spec, after).catch(async (error: unknown) => {
+      await rollBackIfRequired();
+      throw error;
+    }) : null;
 
     if (verification && !verification.reachable && spec.verify.required) {
-      if (changed) await rollBack(session, spec);
+      await rollBackIfRequired();
       throw new VerificationError(
         `IPv6 is not reachable (${verification.diagnosis}: ${verification.detail})` +
-          (changed ? "; the previous drop-in was restored and the daemon restarted on it" : ""),
+          (changed ? `; the previous files were restored${plan.restart ? " and the daemon restarted on them" : ""}` : ""),
         verificationHint(verification),
         { host: session.label, step: "verify", evidence: describeVerification(verification) },
       );
@@ -203,12 +210,15 @@ async function runPlan(
         "something else keeps editing the drop-in: stop it, then run again; nothing was changed by this apply",
         details,
       );
-    case "rolled-back":
+    case "rolled-back": {
+      const restartedOnOld = outcome.steps.some((done) => done.name === "rollback-restart" && done.status === "ok");
+      const failure = outcome.failedStep === "wait-active" ? "the daemon did not become active after the restart" : `the ${outcome.failedStep ?? "apply"} step failed`;
       throw new RollbackError(
-        `the daemon did not become active after the ${outcome.failedStep ?? "restart"}; the previous files were restored and the daemon restarted on them`,
-        "read the journal lines below (`journalctl --user -u docker`), fix the cause, then apply again",
-        { ...details, evidence: outcome.journal },
+        `${failure}; the previous files were restored${restartedOnOld ? " and the daemon restarted on them" : ""}`,
+        "read the evidence below (`journalctl --user -u docker`), fix the cause, then apply again",
+        { ...details, evidence: [...(outcome.detail ? [outcome.detail] : []), ...outcome.journal] },
       );
+    }
     default:
       throw new RemoteCommandError(
         `${step} failed at ${outcome.failedStep ?? "an unknown step"}: ${outcome.detail}`,
@@ -220,17 +230,19 @@ async function runPlan(
   }
 }
 
-async function rollBack(session: SshSession, spec: NetworkSpec): Promise<void> {
+/** Restores the files of the last apply; restarts only when that apply restarted (`restart: "never"` stays honoured). */
+async function rollBack(session: SshSession, spec: NetworkSpec, restart: boolean): Promise<void> {
   const script = rollbackScript({
     unit: spec.unit,
     lockWaitSeconds: DEFAULT_LOCK_WAIT_SECONDS,
     lockHolder: defaultLockHolder(),
     backupDir: BACKUP_DIR,
     activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
+    restart,
   });
   const result = await session.exec(remoteShellCommand(script));
   const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
-  if (outcome.result !== "rolled-back" && outcome.result !== "applied") {
+  if (outcome.result !== "rolled-back") {
     throw new RemoteCommandError(`verification failed and the rollback failed too: ${outcome.detail}`, `inspect the host by hand (backups in ${BACKUP_DIR})`, {
       host: session.label,
       step: "rollback",
@@ -242,7 +254,11 @@ async function rollBack(session: SshSession, spec: NetworkSpec): Promise<void> {
 
 async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts): Promise<VerificationResult> {
   const script = verifyScript(spec.verify, { container: spec.containerIpv6 !== undefined, unit: spec.unit });
-  const result = await session.exec(remoteShellCommand(script), { timeoutMs: (spec.verify.timeoutSeconds + 60) * 1000 });
+  // Each path (namespace, then the container) retries up to timeoutSeconds, and a last attempt may start just
+  // before that deadline and probe every target once more (up to ~10 s each).
+  const paths = spec.containerIpv6 !== undefined ? 2 : 1;
+  const timeoutMs = (paths * (spec.verify.timeoutSeconds + 10 * spec.verify.targets.length) + 60) * 1000;
+  const result = await session.exec(remoteShellCommand(script), { timeoutMs });
   return parseVerification(result.stdout, { pingGroupRange: facts.pingGroupRange });
 }
 

@@ -138,6 +138,7 @@ function attemptOnce(hop: Hop, source: HostKeySource | null, privateKey: ParsedK
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,
       hostVerifier,
       sock,
+      ...pinnedKeyAlgorithms(spec.hostKey),
     };
     client
       .on("connect", () => recordConnect(hop.label, hop.isProxy))
@@ -240,4 +241,15 @@ function warnSkippedCheck(hop: Hop, offered: { type: string; base64: string; fin
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * With a pinned OpenSSH key line, ask only for that key's algorithms: a host with several keys (Debian makes rsa,
+ * ecdsa and ed25519) would otherwise show its ed25519 key first, and a pinned rsa or ecdsa key would never match.
+ */
+function pinnedKeyAlgorithms(hostKey: string | undefined): Pick<ConnectConfig, "algorithms"> {
+  const type = hostKey?.trim().split(/\s+/)[0];
+  if (type === undefined || type.startsWith("SHA256:")) return {};
+  const serverHostKey = type === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [type];
+  return { algorithms: { serverHostKey: serverHostKey as NonNullable<ConnectConfig["algorithms"]>["serverHostKey"] } };
 }

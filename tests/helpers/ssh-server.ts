@@ -22,12 +22,12 @@ export interface TestKeyPair {
  * Keys come from ssh-keygen, as users' keys do: ssh2 1.17's generateKeyPairSync drops leading zero
  * bytes of the ed25519 public key (about 1 key in 300), writing keys nothing can read back.
  */
-export function generateEd25519(options: { passphrase?: string; comment?: string } = {}): TestKeyPair {
+export function generateKeyPair(options: { type?: "ed25519" | "rsa"; passphrase?: string; comment?: string } = {}): TestKeyPair {
   const dir = mkdtempSync(join(tmpdir(), "ssh-test-key-"));
   try {
-    const path = join(dir, "id_ed25519");
+    const path = join(dir, "id");
     // -a 4: few KDF rounds, because ssh2 decrypts in JavaScript (seconds at the default 16).
-    const args = ["-q", "-t", "ed25519", "-a", "4", "-N", options.passphrase ?? "", "-C", options.comment ?? "transport-test", "-f", path];
+    const args = ["-q", "-t", options.type ?? "ed25519", "-a", "4", "-N", options.passphrase ?? "", "-C", options.comment ?? "transport-test", "-f", path];
     execFileSync("ssh-keygen", args, { stdio: "ignore" });
     return { privateKey: readFileSync(path, "utf8"), publicKey: readFileSync(`${path}.pub`, "utf8").trim() };
   } finally {
@@ -51,6 +51,8 @@ export interface TestServerOptions {
   allowForwarding?: boolean;
   /** Host key; default a freshly generated ed25519 key. */
   hostKey?: TestKeyPair;
+  /** More host keys, as a host with several key types has (the client picks by its algorithm preference). */
+  extraHostKeys?: TestKeyPair[];
 }
 
 export interface TestSshServer {
@@ -67,7 +69,7 @@ export interface TestSshServer {
 }
 
 export async function startSshServer(options: TestServerOptions = {}): Promise<TestSshServer> {
-  const hostKey = options.hostKey ?? generateEd25519({ comment: "" });
+  const hostKey = options.hostKey ?? generateKeyPair({ comment: "" });
   const allowedUser = options.user ?? "dev";
   const authorizedKey = options.authorizedKey === undefined ? undefined : parseKey(options.authorizedKey);
   const sockets = new Set<Socket>();
@@ -75,7 +77,7 @@ export async function startSshServer(options: TestServerOptions = {}): Promise<T
   const forwards: string[] = [];
   let connections = 0;
 
-  const ssh = new Server({ hostKeys: [hostKey.privateKey] }, (client: Connection) => {
+  const ssh = new Server({ hostKeys: [hostKey.privateKey, ...(options.extraHostKeys ?? []).map((key) => key.privateKey)] }, (client: Connection) => {
     client.on("error", () => undefined);
     client.on("authentication", (ctx) => {
       const answer = () => (isAllowed(ctx) ? ctx.accept() : ctx.reject());

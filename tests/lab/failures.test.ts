@@ -132,7 +132,7 @@ describe("rollback", () => {
     const verify = { required: true, timeoutSeconds: 5, targets: [{ address: host.target.ipv6, tcpPort: 9, icmp: false }] };
     const error = await failure(engine.applyHost(specWith(host, {}, { verify })));
     assert.ok(isVerificationError(error), String(error));
-    assert.match(error.message, /previous drop-in was restored/);
+    assert.match(error.message, /previous files were restored and the daemon restarted on them/);
     const end = await hostState(host);
     assert.deepEqual(end, start);
   });

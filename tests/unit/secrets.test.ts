@@ -16,15 +16,15 @@ import { runCli } from "../../provider/cli/main";
 import * as engine from "../../provider/engine";
 import { isConnectionError, isHostKeyError } from "../../provider/errors";
 import { TRACE_ENV } from "../../provider/transport";
-import { generateEd25519, startSshServer, type TestSshServer } from "../helpers/ssh-server";
+import { generateKeyPair, startSshServer, type TestSshServer } from "../helpers/ssh-server";
 
 // An agent in the developer's environment would add keys to every login.
 delete process.env.SSH_AUTH_SOCK;
 
 const PASSWORD = "PASSWORD-canary-5d1e9a";
 const PASSPHRASE = "PASSPHRASE-canary-b73c20";
-const encryptedKey = generateEd25519({ passphrase: PASSPHRASE, comment: "COMMENT-canary-encrypted" });
-const plainKey = generateEd25519({ comment: "COMMENT-canary-plain" });
+const encryptedKey = generateKeyPair({ passphrase: PASSPHRASE, comment: "COMMENT-canary-encrypted" });
+const plainKey = generateKeyPair({ comment: "COMMENT-canary-plain" });
 
 /** Every piece of a credential that must not leak: whole values and each base64 line of the keys. */
 const SECRETS = [PASSWORD, PASSPHRASE, ...[encryptedKey, plainKey].flatMap((key) => [key.privateKey, ...keyBodyLines(key.privateKey)])];
@@ -52,7 +52,7 @@ before(async () => {
   process.env[TRACE_ENV] = tracePath;
   refusing = await startSshServer({ refuseAuth: true });
   servers.push(refusing);
-  otherHostKey = generateEd25519({ comment: "" }).publicKey.split(" ").slice(0, 2).join(" ");
+  otherHostKey = generateKeyPair({ comment: "" }).publicKey.split(" ").slice(0, 2).join(" ");
 });
 afterEach(() => {
   // The trace must hold no secret after each kind of failure.
@@ -182,6 +182,15 @@ describe("CLI output carries no credential", () => {
       assert.match(output, /inline secrets are refused/);
       assertNoSecret(output, "the CLI's refusal");
     }
+  });
+
+  it("a hosts file that is not valid YAML is reported by line, without quoting its (secret) lines", async () => {
+    const path = join(workDir, "broken.yaml");
+    writeFileSync(path, `hosts:\n  - name: broken\n    connection:\n      password: ${PASSWORD}\n     host: 127.0.0.1\n`);
+    const { code, output } = await cli(["plan", "--hosts", path]);
+    assert.equal(code, 1);
+    assert.match(output, /cannot be read as YAML: \w+ at line \d+/);
+    assertNoSecret(output, "the CLI's YAML error");
   });
 });
 

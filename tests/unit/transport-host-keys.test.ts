@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { hostLabel } from "../../provider/transport";
 import { checkHostKey, knownHostsName, parsePinnedHostKey } from "../../provider/transport/host-keys";
-import { generateEd25519 } from "../helpers/ssh-server";
+import { generateKeyPair } from "../helpers/ssh-server";
 
-const offered = generateEd25519().publicKey;
+const offered = generateKeyPair().publicKey;
 const blob = Buffer.from(offered.split(" ")[1]!, "base64");
 
 function verdict(knownHosts: string, host: string, port = 22) {

@@ -9,12 +9,12 @@ import { inspect } from "node:util";
 import type { ConnectionSpec } from "../../provider/core/types";
 import { isConnectionError, isHostKeyError, isRemoteCommandError } from "../../provider/errors";
 import { openSession, TRACE_ENV, transportStats, type SshSession } from "../../provider/transport";
-import { generateEd25519, startSshServer, type TestSshServer } from "../helpers/ssh-server";
+import { generateKeyPair, startSshServer, type TestSshServer } from "../helpers/ssh-server";
 
 // An agent in the developer's environment would add keys to every login; the agent test sets its own.
 delete process.env.SSH_AUTH_SOCK;
 
-const clientKey = generateEd25519();
+const clientKey = generateKeyPair();
 const workDir = mkdtempSync(join(tmpdir(), "transport-test-"));
 const toClose: Array<{ close(): unknown }> = [];
 
@@ -138,9 +138,16 @@ describe("host keys", () => {
     await open(connection(target, { hostKey: `${target.hostPublicKey} root@somewhere` }));
   });
 
+  it("accepts a pinned rsa key of a host that also has an ed25519 key (which ssh2 would prefer)", async () => {
+    const rsa = generateKeyPair({ type: "rsa" });
+    const target = await server({ extraHostKeys: [rsa] });
+    await open(connection(target, { hostKey: rsa.publicKey }));
+    await open(connection(target, { hostKey: target.hostPublicKey }));
+  });
+
   it("refuses a different pinned key before any command, showing the offered key and how to pin it", async () => {
     const target = await server();
-    const error = await rejection(open(connection(target, { hostKey: generateEd25519().publicKey })));
+    const error = await rejection(open(connection(target, { hostKey: generateKeyPair().publicKey })));
     assert.ok(isHostKeyError(error), String(error));
     const base64 = target.hostPublicKey.split(" ")[1]!;
     assert.match(error.message, /possible man-in-the-middle/);
@@ -152,7 +159,7 @@ describe("host keys", () => {
   it("accepts a SHA256 fingerprint pin as ssh-keygen prints it and refuses another one", async () => {
     const target = await server();
     await open(connection(target, { hostKey: opensshFingerprint(target.hostPublicKey) }));
-    const other = opensshFingerprint(generateEd25519().publicKey);
+    const other = opensshFingerprint(generateKeyPair().publicKey);
     assert.ok(isHostKeyError(await rejection(open(connection(target, { hostKey: other })))));
     assert.equal(target.execRequests.length, 0);
   });
@@ -195,7 +202,7 @@ describe("host keys", () => {
 
   it("refuses a changed key, naming the known_hosts line to replace", async () => {
     const target = await server();
-    const path = writeFile("known_changed", `[127.0.0.1]:${target.port} ${generateEd25519().publicKey}\n`);
+    const path = writeFile("known_changed", `[127.0.0.1]:${target.port} ${generateKeyPair().publicKey}\n`);
     const error = await rejection(open(connection(target, { hostKey: undefined, knownHostsPath: path })));
     assert.ok(isHostKeyError(error));
     assert.match(error.message, /line 1 of .* holds a different ssh-ed25519 key .*man-in-the-middle/);
@@ -238,7 +245,7 @@ describe("host keys", () => {
 
 describe("authentication", () => {
   it("logs in with a password, and with a passphrase-protected key", async () => {
-    const protectedKey = generateEd25519({ passphrase: "correct horse" });
+    const protectedKey = generateKeyPair({ passphrase: "correct horse" });
     const target = await server({ password: "s3cret-pw", authorizedKey: protectedKey.publicKey });
     await open(connection(target, { privateKey: undefined, password: "s3cret-pw" }));
     await open(connection(target, { privateKey: protectedKey.privateKey, privateKeyPassword: "correct horse" }));
@@ -262,7 +269,7 @@ describe("authentication", () => {
   it("names user, host and methods on refusal, never retries it, and leaks no credential", async () => {
     const passphrase = "pass-phrase-4711";
     const password = "pass-word-0815";
-    const protectedKey = generateEd25519({ passphrase });
+    const protectedKey = generateKeyPair({ passphrase });
     const target = await server({ refuseAuth: true });
     const error = await rejection(
       openSession(connection(target, { privateKey: protectedKey.privateKey, privateKeyPassword: passphrase, password, dialErrorLimit: 3 })),
@@ -275,7 +282,7 @@ describe("authentication", () => {
   });
 
   it("reports an unusable key (wrong passphrase) without the key or the passphrase", async () => {
-    const protectedKey = generateEd25519({ passphrase: "right-one" });
+    const protectedKey = generateKeyPair({ passphrase: "right-one" });
     const target = await server();
     const error = await rejection(openSession(connection(target, { privateKey: protectedKey.privateKey, privateKeyPassword: "wrong-one" })));
     assert.ok(isConnectionError(error), String(error));
@@ -334,7 +341,7 @@ describe("dialing", () => {
 
   it("never retries a host-key refusal", async () => {
     const target = await server();
-    await rejection(openSession(connection(target, { hostKey: generateEd25519().publicKey, dialErrorLimit: 5 })));
+    await rejection(openSession(connection(target, { hostKey: generateKeyPair().publicKey, dialErrorLimit: 5 })));
     assert.equal(target.connections, 1);
   });
 });
@@ -362,7 +369,7 @@ describe("bastion", () => {
 
   it("checks the bastion's host key before tunnelling", async () => {
     const before = target.connections;
-    const error = await rejection(openSession(throughBastion({ bastionKey: generateEd25519().publicKey })));
+    const error = await rejection(openSession(throughBastion({ bastionKey: generateKeyPair().publicKey })));
     assert.ok(isHostKeyError(error), String(error));
     assert.match(error.message, new RegExp(`^dev@127\\.0\\.0\\.1:${bastion.port}: connect to bastion for dev@127\\.0\\.0\\.1:${target.port}:`));
     assert.equal(target.connections, before);
