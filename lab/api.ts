@@ -10,6 +10,7 @@ import {
   ensureTarget,
   removeInstanceNetwork,
   setLinkImpairment as applyImpairment,
+  targetServers,
   type LinkImpairment,
 } from "./network";
 import { assertPrerequisites, ensureInotifyInstances } from "./prerequisites";
@@ -95,17 +96,12 @@ export function labStatus(): LabHost[] {
  */
 export async function labDown(): Promise<void> {
   const instance = currentInstance();
-  let recordedPids: number[] = [];
-  try {
-    const state = readState(instance);
-    recordedPids = [...state.hosts.map((host) => host.nspawnPid), ...(state.targetPid === undefined ? [] : [state.targetPid])];
-  } catch {
-    // An unreadable state file is what a crash leaves: the convention-based search below still finds everything.
-  }
+  // Processes are found by what they run, never by PIDs recorded in the state file: after a crash or a reboot
+  // those numbers may belong to unrelated processes.
   const hostsDir = join(instance.stateDir, "hosts") + "/";
   const nspawns = processesWhere((argv) => argv[0].endsWith("systemd-nspawn") && argv.some((arg) => arg.startsWith(`--directory=${hostsDir}`)));
-  const targets = processesWhere((argv) => argv.some((arg) => arg.endsWith("target-server.js")) && argv.includes(instance.target.ipv6));
-  const pids = new Set([...recordedPids, ...nspawns.map((process) => process.pid), ...targets.map((process) => process.pid)]);
+  const targets = targetServers(instance);
+  const pids = new Set([...nspawns.map((process) => process.pid), ...targets.map((process) => process.pid)]);
   // Killing a host's PID 1 ends its whole PID namespace.
   for (const pid of [...pids]) for (const child of childrenOf(pid)) pids.add(child);
   await killAndWait([...pids], instance.name);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { run, runChecked, waitFor } from "./exec";
 import type { HostNaming, Instance } from "./instance";
 import { LabError } from "./lab-error";
-import { isGone } from "./system";
+import { processesWhere } from "./system";
 
 // Layout: hosts ── veth ── hub bridge (hub netns, forwarding on, no default route) ── veth ── machine.
 // Only the lab subnets are routed from the machine, whose own forwarding stays off: nothing leaves it.
@@ -71,8 +71,15 @@ export async function ensureHub(instance: Instance): Promise<void> {
 }
 
 /** Starts the target's TCP service in the hub (detached) unless its recorded pid still runs; returns the pid. */
+/** The instance's target server processes, found by what they run. */
+export function targetServers(instance: Instance) {
+  return processesWhere((argv) => argv.some((arg) => arg.endsWith("target-server.js")) && argv.includes(instance.target.ipv6));
+}
+
 export async function ensureTarget(instance: Instance, recordedPid: number | undefined): Promise<number> {
-  if (recordedPid !== undefined && !isGone(recordedPid)) return recordedPid;
+  // A recorded pid counts only while it is still our server: after a crash the number may be another process's.
+  const running = targetServers(instance);
+  if (recordedPid !== undefined && running.some((process) => process.pid === recordedPid)) return recordedPid;
   const logPath = join(instance.stateDir, "target.log");
   const logFd = openSync(logPath, "a");
   const child = spawn(

@@ -9,7 +9,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import type * as pulumi from "@pulumi/pulumi";
-import { observedInputs } from "./core/plan";
+import { compatHelperInstalled, observedInputs } from "./core/plan";
 import { containsUnknown, networkArgsSchema, validateNetworkArgs } from "./core/schema";
 import type { NetworkDriver, NetworkSpec, PortDriver, VerificationResult } from "./core/types";
 import { applyHost, assertCapable, capabilityWarnings, inspectHost, removeHost } from "./engine";
@@ -71,7 +71,8 @@ export const provider: pulumi.dynamic.ResourceProvider = {
     const next = validated(news, "diff").spec;
     const previous = storedSpec(olds);
     const replaces = previous === undefined ? [] : replacedInputs(previous, next);
-    if (replaces.length > 0) return { changes: true, replaces };
+    // Another drop-in on the same host: the old one must go first, or it would override (or restart twice) the new.
+    if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: !replaces.includes("connection") };
     // In preview, unknown inputs (outputs of other resources) may be the very values the host is compared with,
     // or the connection itself: report a change without connecting; `pulumi up` calls diff again with them known.
     if (containsUnknown(withoutProviderKey(news))) return { changes: true };
@@ -191,7 +192,7 @@ function observedOutputs(spec: NetworkSpec, observation: Observation, fromApply:
     dropInPath: facts.dropIn.path,
     dropInSha256: observation.dropInSha256,
     invocationId: facts.unit.invocationId,
-    compatInUse: observation.plan.compatInUse,
+    compatInUse: compatHelperInstalled(facts),
     ...fromApply,
   });
 }

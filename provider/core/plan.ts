@@ -30,6 +30,11 @@ const DRIVER_BINARY: Partial<Record<NetworkDriver, keyof HostFacts["binaries"]>>
 };
 
 /** Compares dotted version numbers ("2.0.2", "26.1.5+dfsg1"): negative, zero or positive. */
+/** The pasta IPv6 compat helper is really in place on the host: our ExecStartPost line and the script itself. */
+export function compatHelperInstalled(facts: HostFacts): boolean {
+  return ourExecStartPost(facts.dropIn.content) !== null && facts.compatScript.content !== null;
+}
+
 export function compareVersions(a: string, b: string): number {
   const parts = (version: string) => (version.match(/\d+(?:\.\d+)*/)?.[0] ?? "0").split(".").map(Number);
   const [left, right] = [parts(a), parts(b)];
@@ -210,6 +215,9 @@ function capabilityProblems(spec: NetworkSpec, facts: HostFacts): CapabilityProb
     error(`rootlesskit ${rootlesskit} has no --detach-netns; needs ≥ ${PASTA_ROOTLESSKIT}`, "upgrade rootlesskit, or leave detachNetns unset");
   }
 
+  if (spec.verify.enabled && facts.binaries.nsenter === null && !(compatNeeded(spec, facts) && spec.pastaIpv6Compat)) {
+    warning("verification enters the RootlessKit namespace with nsenter, which is not installed: it cannot see the namespace", "install util-linux (nsenter), or set verify.enabled: false");
+  }
   if (spec.networkDriver === "slirp4netns" && spec.ipv6) {
     // dockerd turns on IPv6 forwarding in the namespace when daemon IPv6 is on; with forwarding on, the kernel
     // ignores slirp4netns's router advertisements and the namespace loses its IPv6 default route (seen in the lab).

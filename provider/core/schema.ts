@@ -106,7 +106,7 @@ function verifyTarget(wrap: Wrap) {
     tcpPort: wrap(z.number().int().min(1).max(65535)).optional(),
     /** Send an ICMPv6 echo. */
     icmp: wrap(z.boolean().default(true)),
-  });
+  }).refine((target) => target.icmp !== false || target.tcpPort !== undefined, { message: "checks nothing: set tcpPort, or leave icmp on", path: ["icmp"] });
 }
 
 function argsSchema(wrap: Wrap) {

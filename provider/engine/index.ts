@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { hostname, userInfo } from "node:os";
 import { factsScript, parseFacts } from "../core/facts";
-import { planHost, planRemoval } from "../core/plan";
+import { compatHelperInstalled, planHost, planRemoval } from "../core/plan";
 import { runningNetwork } from "../core/running";
 import { applyScript, parseApplyOutcome, remoteShellCommand, rollbackScript } from "../core/scripts";
 import type { HostFacts, HostPlan, NetworkSpec, VerificationResult } from "../core/types";
@@ -69,7 +69,7 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
       facts: after,
       running: runningNetwork(after),
       dropInSha256: sha256OrNull(after.dropIn.content),
-      compatInUse: plan.compatInUse,
+      compatInUse: compatHelperInstalled(after),
       warnings,
       verification,
     };

@@ -177,3 +177,8 @@ describe("desiredEnvironment", () => {
     assert.equal("DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS" in desiredEnvironment(valid(base())), false);
   });
 });
+
+test("a verify target that checks nothing (no ICMP, no TCP port) is refused", () => {
+  assert.deepEqual(properties(base({ verify: { targets: [{ address: "fd99::1", icmp: false }] } })), ["verify.targets[0].icmp"]);
+  valid(base({ verify: { targets: [{ address: "fd99::1", icmp: false, tcpPort: 80 }] } }));
+});
