@@ -111,6 +111,8 @@ export interface ApplyParams extends LockParams {
 }
 
 export interface RollbackParams extends LockParams {
+  /** sha256 (hex) of each file as the apply being undone wrote it; null = it removed the file. */
+  expectedSha256: Record<string, string | null>;
   /** Restart on the restored files (default true: the daemon must not keep running the rejected settings). */
   restart?: boolean;
 }
@@ -264,14 +266,9 @@ else rdn_step write failed ${target}; rdn_roll_back no-restart; fi`;
  * a bounded wait for the unit and the RootlessKit API, and rollback (with journal lines) on failure.
  */
 export function applyScript(params: ApplyParams): string {
-  const compare = Object.entries(params.expectedSha256).map(
-    ([path, sha]) =>
-      `[ "$(rdn_sha ${shellPath(path)})" = ${shellQuote(sha ?? "absent")} ] || { printf 'RDN changed %s\\n' "$(printf '%s' ${shellPath(path)} | rdn_b64)"; rdn_step compare failed ${shellPath(path)}; rdn_finish changed-since-plan ${APPLY_EXIT.changedSincePlan}; }`,
-  );
   const body = [
     `rdn_lock`,
-    ...compare,
-    `rdn_step compare ok`,
+    ...compareCommands(params.expectedSha256),
     `rdn_changed=0`,
     backupCommands(params.writes),
     ...params.writes.map(writeCommands),
@@ -283,12 +280,24 @@ export function applyScript(params: ApplyParams): string {
   return `${scriptHeader(params)}${body.join("\n")}\n`;
 }
 
-/** Restores the backups of the last apply (the engine's answer to a failed required verification). */
+/**
+ * Restores the backups of the last apply (the engine's answer to a failed required verification), unless another
+ * apply has written since: the files must still be what ours wrote (`expectedSha256`), or its backups are not ours.
+ */
 export function rollbackScript(params: RollbackParams): string {
   const restart = params.restart === false ? "no-restart" : "restart";
-  return `${scriptHeader(params)}rdn_lock
-rdn_roll_back ${restart}
-`;
+  return `${scriptHeader(params)}${["rdn_lock", ...compareCommands(params.expectedSha256), `rdn_roll_back ${restart}`].join("\n")}\n`;
+}
+
+/** Compare-and-swap: every file must have the sha256 the caller saw (or be absent); otherwise stop, changing nothing. */
+function compareCommands(expectedSha256: Record<string, string | null>): string[] {
+  return [
+    ...Object.entries(expectedSha256).map(
+      ([path, sha]) =>
+        `[ "$(rdn_sha ${shellPath(path)})" = ${shellQuote(sha ?? "absent")} ] || { printf 'RDN changed %s\\n' "$(printf '%s' ${shellPath(path)} | rdn_b64)"; rdn_step compare failed ${shellPath(path)}; rdn_finish changed-since-plan ${APPLY_EXIT.changedSincePlan}; }`,
+    ),
+    `rdn_step compare ok`,
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------

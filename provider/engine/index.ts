@@ -45,7 +45,7 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
     const after = changed ? await gatherFacts(session, spec) : before;
     // A required verification that cannot even run must not leave the new settings in place either.
     const rollBackIfRequired = async () => {
-      if (changed && spec.verify.required) await rollBack(session, spec, plan.restart);
+      if (changed && spec.verify.required) await rollBack(session, spec, plan);
     };
     const verification = spec.verify.enabled ? await verifyOn(session, spec, after).catch(async (error: unknown) => {
       await rollBackIfRequired();
@@ -230,18 +230,26 @@ async function runPlan(
   }
 }
 
-/** Restores the files of the last apply; restarts only when that apply restarted (`restart: "never"` stays honoured). */
-async function rollBack(session: SshSession, spec: NetworkSpec, restart: boolean): Promise<void> {
+/** Restores the files of the apply being undone; restarts only when it restarted (`restart: "never"` stays honoured). */
+async function rollBack(session: SshSession, spec: NetworkSpec, plan: HostPlan): Promise<void> {
   const script = rollbackScript({
     unit: spec.unit,
     lockWaitSeconds: DEFAULT_LOCK_WAIT_SECONDS,
     lockHolder: defaultLockHolder(),
     backupDir: BACKUP_DIR,
     activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
-    restart,
+    restart: plan.restart,
+    expectedSha256: Object.fromEntries(plan.writes.map((write) => [write.path, sha256OrNull(write.content)])),
   });
   const result = await session.exec(remoteShellCommand(script));
   const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
+  if (outcome.result === "changed-since-plan") {
+    throw new RemoteCommandError(
+      `verification failed, and another apply has written since ours (${outcome.detail}): its backups are not ours to restore`,
+      "check what the other apply (or a person) set, then apply again",
+      { host: session.label, step: "rollback", exitCode: result.exitCode ?? undefined },
+    );
+  }
   if (outcome.result !== "rolled-back") {
     throw new RemoteCommandError(`verification failed and the rollback failed too: ${outcome.detail}`, `inspect the host by hand (backups in ${BACKUP_DIR})`, {
       host: session.label,

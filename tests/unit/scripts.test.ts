@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,6 +56,9 @@ const base = { unit: "docker.service", lockWaitSeconds: 0, lockHolder: "alice@la
 const DROPIN = "~/.config/systemd/user/docker.service.d/50-pulumi-rootless-docker.conf";
 const CONTENT = "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta \"DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=--ipv6 'x'\"\n";
 
+/** Undoing `params()`'s apply: the drop-in must still be what it wrote. */
+const rollbackParams = { ...base, expectedSha256: { [DROPIN]: createHash("sha256").update(CONTENT).digest("hex") } };
+
 function params(overrides: Partial<ApplyParams> = {}): ApplyParams {
   return { ...base, writes: [{ path: DROPIN, content: CONTENT, mode: 0o644 }], expectedSha256: { [DROPIN]: null }, daemonReload: true, restart: true, ...overrides };
 }
@@ -67,7 +71,7 @@ test("shellQuote survives hostile strings through a real sh", () => {
 });
 
 test("every script passes dash's syntax check", () => {
-  const scripts = [applyScript(params()), applyScript(params({ writes: [], expectedSha256: {}, restart: false })), rollbackScript(base), compatHelperScript()];
+  const scripts = [applyScript(params()), applyScript(params({ writes: [], expectedSha256: {}, restart: false })), rollbackScript(rollbackParams), compatHelperScript()];
   for (const script of scripts) {
     const check = spawnSync("dash", ["-n"], { input: script, encoding: "utf8" });
     assert.equal(check.status, 0, check.stderr);
@@ -168,15 +172,26 @@ test("rollbackScript restores the backups of the last successful apply", () => {
   box.run(applyScript(params()));
   const written = join(box.home, ".config/systemd/user/docker.service.d/50-pulumi-rootless-docker.conf");
   assert.ok(existsSync(written));
-  const { status, outcome } = box.run(rollbackScript(base));
+  const { status, outcome } = box.run(rollbackScript(rollbackParams));
   assert.equal(status, APPLY_EXIT.rolledBack);
   assert.equal(outcome.result, "rolled-back");
   assert.equal(existsSync(written), false);
 });
 
+test("rollbackScript leaves the files alone when another apply has written since ours", () => {
+  const box = sandbox();
+  box.run(applyScript(params()));
+  const written = join(box.home, ".config/systemd/user/docker.service.d/50-pulumi-rootless-docker.conf");
+  writeFileSync(written, "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=1500\n");
+  const { status, outcome } = box.run(rollbackScript(rollbackParams));
+  assert.equal(status, APPLY_EXIT.changedSincePlan);
+  assert.equal(outcome.result, "changed-since-plan");
+  assert.equal(readFileSync(written, "utf8"), "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=1500\n");
+});
+
 test("rollbackScript without a backup fails and says so", () => {
   const box = sandbox();
-  const { outcome } = box.run(rollbackScript(base));
+  const { outcome } = box.run(rollbackScript({ ...base, expectedSha256: {} }));
   assert.equal(outcome.result, "rollback-failed");
   assert.match(outcome.steps.find((step) => step.name === "restore")?.detail ?? "", /no complete backup/);
 });
