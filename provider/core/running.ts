@@ -9,7 +9,11 @@ export interface RunningNetwork {
 }
 
 export function runningNetwork(facts: HostFacts): RunningNetwork {
-  const argv = facts.running.rootlesskitArgv ?? [];
+  // RootlessKit's own flags end where the child command begins (dockerd-rootless.sh passes every flag as
+  // --name=value): dockerd's arguments after it, such as its own --ipv6, are not RootlessKit's.
+  const full = facts.running.rootlesskitArgv ?? [];
+  const child = full.findIndex((arg, index) => index > 0 && !arg.startsWith("-"));
+  const argv = child < 0 ? full : full.slice(0, child);
   const flag = (name: string): string | undefined => {
     const index = argv.findIndex((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
     if (index < 0) return undefined;
