@@ -215,6 +215,10 @@ function capabilityProblems(spec: NetworkSpec, facts: HostFacts): CapabilityProb
     error(`rootlesskit ${rootlesskit} has no --detach-netns; needs ≥ ${PASTA_ROOTLESSKIT}`, "upgrade rootlesskit, or leave detachNetns unset");
   }
 
+  // Contents travel as UTF-8 text: a file that is not valid UTF-8 could not be edited byte for byte.
+  for (const file of [facts.dropIn, facts.daemonJson, facts.compatScript]) {
+    if (file.content?.includes("\uFFFD")) error(`${file.path} is not valid UTF-8, so it cannot be edited byte for byte`, `convert it to UTF-8 (iconv -t UTF-8), then apply again`);
+  }
   if (spec.verify.enabled && facts.binaries.nsenter === null && !(compatNeeded(spec, facts) && spec.pastaIpv6Compat)) {
     warning("verification enters the RootlessKit namespace with nsenter, which is not installed: it cannot see the namespace", "install util-linux (nsenter), or set verify.enabled: false");
   }

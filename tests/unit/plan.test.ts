@@ -160,3 +160,10 @@ test("compareVersions orders dotted versions numerically and ignores distributio
   assert.ok(compareVersions("26.1.5+dfsg1", "27.0.0") < 0);
   assert.ok(compareVersions("v3.0.0", "2.3.4") > 0);
 });
+
+test("a drop-in that is not valid UTF-8 is refused before anything is written", () => {
+  const facts = readJson<HostFacts>("no-op", "facts.json");
+  const latin1 = { ...facts, dropIn: { ...facts.dropIn, content: `# caf\uFFFD\n${facts.dropIn.content ?? ""}` } };
+  const plan = planHost(specOf(readJson("no-op", "spec.json")), latin1);
+  assert.ok(plan.problems.some((problem) => problem.severity === "error" && /not valid UTF-8/.test(problem.message)), JSON.stringify(plan.problems));
+});
