@@ -15,16 +15,10 @@ import { labInputs } from "../tests/helpers/lab-spec";
 import { startProviderHost } from "../tests/helpers/provider-host";
 import { BenchError } from "./bench-error";
 import { mapBounded } from "../provider/cli/run";
+import type { LabHostInfo } from "../provider/cli/lab";
 
 /** How the benchmark reaches one lab host: its own address, or the relay's loopback port. */
-export interface Endpoint {
-  name: string;
-  address: string;
-  port: number;
-  user: string;
-  privateKeyPath: string;
-  /** OpenSSH public-key line of the host's sshd. */
-  hostPublicKey: string;
+export interface Endpoint extends Omit<LabHostInfo, "target"> {
   /** known_hosts with this endpoint's `[address]:port` (for OpenSSH and Ansible). */
   knownHostsPath: string;
 }
