@@ -23,8 +23,11 @@ export type * from "./types";
 /** Long enough for dockerd to start on a slow host, short enough that a broken unit fails the apply. */
 const ACTIVE_TIMEOUT_SECONDS = 90;
 const DEFAULT_LOCK_WAIT_SECONDS = 120;
-/** Outside `UNIT.d/`, where a backed-up `.conf` would be loaded by systemd. */
-const BACKUP_DIR = "~/.local/state/pulumi-rootless-docker/backup";
+/**
+ * Outside `UNIT.d/`, where a backed-up `.conf` would be loaded by systemd; one folder per unit and drop-in, so that
+ * resources managing different drop-ins of the same login never overwrite each other's backups.
+ */
+const backupDir = (spec: NetworkSpec) => `~/.local/state/pulumi-rootless-docker/backup/${spec.unit}/${spec.dropInName}`;
 
 export async function inspectHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<InspectResult> {
   return withSession(spec, opts, async (session) => {
@@ -183,7 +186,7 @@ async function runPlan(
     unit: spec.unit,
     lockWaitSeconds: opts.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS,
     lockHolder: opts.lockHolder ?? defaultLockHolder(),
-    backupDir: BACKUP_DIR,
+    backupDir: backupDir(spec),
     writes: plan.writes,
     expectedSha256: Object.fromEntries(plan.writes.map((write) => [write.path, sha256OrNull(currentContent.get(write.path) ?? null)])),
     daemonReload: plan.daemonReload,
@@ -223,7 +226,7 @@ async function runPlan(
       throw new RemoteCommandError(
         `${step} failed at ${outcome.failedStep ?? "an unknown step"}: ${outcome.detail}`,
         outcome.result === "rollback-failed"
-          ? `the rollback failed too: inspect the host by hand (backups in ${BACKUP_DIR})`
+          ? `the rollback failed too: inspect the host by hand (backups in ${backupDir(spec)})`
           : "read the evidence below; the host's previous files are kept in the backup directory",
         { ...details, evidence: [...result.stderr.split("\n"), ...outcome.journal] },
       );
@@ -236,7 +239,7 @@ async function rollBack(session: SshSession, spec: NetworkSpec, plan: HostPlan):
     unit: spec.unit,
     lockWaitSeconds: DEFAULT_LOCK_WAIT_SECONDS,
     lockHolder: defaultLockHolder(),
-    backupDir: BACKUP_DIR,
+    backupDir: backupDir(spec),
     activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
     restart: plan.restart,
     expectedSha256: Object.fromEntries(plan.writes.map((write) => [write.path, sha256OrNull(write.content)])),
@@ -251,7 +254,7 @@ async function rollBack(session: SshSession, spec: NetworkSpec, plan: HostPlan):
     );
   }
   if (outcome.result !== "rolled-back") {
-    throw new RemoteCommandError(`verification failed and the rollback failed too: ${outcome.detail}`, `inspect the host by hand (backups in ${BACKUP_DIR})`, {
+    throw new RemoteCommandError(`verification failed and the rollback failed too: ${outcome.detail}`, `inspect the host by hand (backups in ${backupDir(spec)})`, {
       host: session.label,
       step: "rollback",
       exitCode: result.exitCode ?? undefined,
