@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type ParsedKey } from "ssh2";
 import type { ConnectionSpec } from "../core/types";
 import { ConnectionError, HostKeyError, type RootlessDockerError } from "../errors";
-import { checkHostKey, describeKey, type HostKeySource } from "./host-keys";
+import { checkHostKey, describeKey, expectedKeyTypes, type HostKeySource } from "./host-keys";
 import { recordConnect } from "./trace";
 
 export type HopSpec = Omit<ConnectionSpec, "proxy">;
@@ -138,7 +138,7 @@ function attemptOnce(hop: Hop, source: HostKeySource | null, privateKey: ParsedK
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,
       hostVerifier,
       sock,
-      ...pinnedKeyAlgorithms(spec.hostKey),
+      ...(source === null ? {} : hostKeyAlgorithms(expectedKeyTypes(source, spec))),
     };
     client
       .on("connect", () => recordConnect(hop.label, hop.isProxy))
@@ -244,12 +244,11 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * With a pinned OpenSSH key line, ask only for that key's algorithms: a host with several keys (Debian makes rsa,
- * ecdsa and ed25519) would otherwise show its ed25519 key first, and a pinned rsa or ecdsa key would never match.
+ * Ask first for the key types we can check (the pinned one, or those known_hosts lists): a host with several keys
+ * (Debian makes rsa, ecdsa and ed25519) would otherwise show its ed25519 key, and a known rsa key would never match.
  */
-function pinnedKeyAlgorithms(hostKey: string | undefined): Pick<ConnectConfig, "algorithms"> {
-  const type = hostKey?.trim().split(/\s+/)[0];
-  if (type === undefined || type.startsWith("SHA256:")) return {};
-  const serverHostKey = type === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [type];
+function hostKeyAlgorithms(expectedTypes: string[]): Pick<ConnectConfig, "algorithms"> {
+  if (expectedTypes.length === 0) return {};
+  const serverHostKey = expectedTypes.flatMap((type) => (type === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [type]));
   return { algorithms: { serverHostKey: serverHostKey as NonNullable<ConnectConfig["algorithms"]>["serverHostKey"] } };
 }

@@ -81,6 +81,20 @@ interface KnownHostsEntry {
   blob: Buffer;
 }
 
+/**
+ * The key types the host is expected to offer, in the order to ask for them (as OpenSSH does): the pinned key's
+ * type, or the types known_hosts lists for the host. Empty = no preference (a fingerprint pin, an unknown host).
+ */
+export function expectedKeyTypes(source: HostKeySource, target: { host: string; port: number }): string[] {
+  if (source.kind === "pinned") {
+    const type = source.hostKey.trim().split(/\s+/)[0] ?? "";
+    return type.startsWith("SHA256:") ? [] : [type];
+  }
+  const name = knownHostsName(target.host, target.port);
+  const types = parseKnownHosts(source.text ?? "").filter((entry) => entry.marker === null && hostPatternsMatch(entry.patterns, name)).map((entry) => entry.type);
+  return [...new Set(types)];
+}
+
 function checkKnownHosts(blob: Buffer, source: { path: string; text: string | null }, name: string): HostKeyVerdict {
   const offered = describeKey(blob);
   const entries = parseKnownHosts(source.text ?? "");

@@ -179,6 +179,13 @@ describe("host keys", () => {
     assert.ok(isHostKeyError(await rejection(open(connection(target, { hostKey: undefined, knownHostsPath: bare })))));
   });
 
+  it("asks a host with several keys for the type known_hosts lists (rsa only here), as OpenSSH does", async () => {
+    const rsa = generateKeyPair({ type: "rsa" });
+    const target = await server({ extraHostKeys: [rsa] });
+    const rsaOnly = writeFile("known_rsa_only", `[127.0.0.1]:${target.port} ${rsa.publicKey}\n`);
+    await open(connection(target, { hostKey: undefined, knownHostsPath: rsaOnly }));
+  });
+
   it("accepts an entry hashed by ssh-keygen -H", async () => {
     const target = await server();
     const path = writeFile("known_hashed", `[127.0.0.1]:${target.port} ${target.hostPublicKey}\n`);
