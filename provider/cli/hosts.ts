@@ -10,7 +10,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { validateNetworkArgs } from "../core/schema";
 import type { InputProblem, NetworkSpec, Validation } from "../core/types";
-import { mergeSettings } from "../core/waves";
+import { isMapping, mergeSettings } from "../core/waves";
 
 type Settings = Record<string, unknown>;
 
@@ -56,12 +56,12 @@ export function readHostsFile(path: string): Validation<HostsDocument> {
     const line = pos ? text.slice(0, pos[0]).split("\n").length : undefined;
     return fail(path, `cannot be read as YAML: ${code ?? "syntax error"}${line ? ` at line ${line}` : ""}`);
   }
-  if (!isPlainObject(raw)) return fail(path, "must be a YAML mapping with `hosts:` (and optionally `defaults:`)");
+  if (!isMapping(raw)) return fail(path, "must be a YAML mapping with `hosts:` (and optionally `defaults:`)");
   const problems: InputProblem[] = Object.keys(raw)
     .filter((key) => !TOP_LEVEL_KEYS.includes(key))
     .map((key) => ({ property: key, reason: `unknown key; a hosts file has only ${TOP_LEVEL_KEYS.join(" and ")}` }));
   const defaults = raw.defaults ?? {};
-  if (!isPlainObject(defaults)) problems.push({ property: "defaults", reason: "must be a mapping of RootlessDockerNetwork inputs" });
+  if (!isMapping(defaults)) problems.push({ property: "defaults", reason: "must be a mapping of RootlessDockerNetwork inputs" });
   const hosts = raw.hosts ?? [];
   if (!Array.isArray(hosts)) problems.push({ property: "hosts", reason: "must be a list of {name, connection, …overrides}" });
   else hosts.forEach((host, index) => problems.push(...entryProblems(host, `hosts[${index}]`)));
@@ -106,7 +106,7 @@ export function resolveHosts(document: HostsDocument, lab?: readonly HostEntry[]
 }
 
 function entryProblems(entry: unknown, path: string): InputProblem[] {
-  if (!isPlainObject(entry)) return [{ property: path, reason: "must be a mapping {name, connection, …overrides}" }];
+  if (!isMapping(entry)) return [{ property: path, reason: "must be a mapping {name, connection, …overrides}" }];
   if (typeof entry.name !== "string" || entry.name.trim() === "") return [{ property: `${path}.name`, reason: "a non-empty name is required" }];
   return [];
 }
@@ -114,7 +114,7 @@ function entryProblems(entry: unknown, path: string): InputProblem[] {
 /** Replaces `privateKeyPath` by the key it names (also for the bastion in `proxy`), refusing inline secrets. */
 function readKeyFiles(inputs: Settings, baseDir: string, path: string, problems: InputProblem[]): Settings {
   const readConnection = (connection: unknown, connectionPath: string): unknown => {
-    if (!isPlainObject(connection)) return connection;
+    if (!isMapping(connection)) return connection;
     const { privateKeyPath, proxy, ...rest } = connection;
     for (const [key, instead] of Object.entries(INLINE_SECRETS)) {
       if (rest[key] !== undefined) problems.push({ property: `${connectionPath}.${key}`, reason: `inline secrets are refused in a hosts file: ${instead}` });
@@ -144,9 +144,6 @@ function expandPath(path: string, baseDir: string): string {
 
 const merge = (shared: Settings, own: Settings) => mergeSettings(shared, own) as Settings;
 
-function isPlainObject(value: unknown): value is Settings {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 function fail(property: string, reason: string): Validation<never> {
   return { ok: false, problems: [{ property, reason }] };

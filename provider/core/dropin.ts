@@ -227,7 +227,7 @@ export function managedAssignments(content: string | null): Record<string, strin
   return Object.fromEntries(Object.entries(effectiveFromDropIns([content])).filter(([name]) => MANAGED_VARIABLES.includes(name)));
 }
 
-const baseName = (path: string) => path.slice(path.lastIndexOf("/") + 1);
+export const baseName = (path: string): string => path.slice(path.lastIndexOf("/") + 1);
 
 /**
  * The drop-in that decides `name` over ours: systemd applies drop-ins sorted by file name, so the last of those

@@ -3,6 +3,7 @@
  * Output lines are `RDN KEY FIELD…`; every field that carries host content is base64 (`-` = absent),
  * so no file content or process argument can break the framing.
  */
+import { baseName } from "./dropin";
 import { ROOTLESSKIT_FUNCTIONS, SESSION_PRELUDE, fromBase64, shellQuote } from "./scripts";
 import type { DropInFile, HostFacts, RunningDaemon, UnitState } from "./types";
 
@@ -332,14 +333,13 @@ function unitState(showText: string | null | undefined): UnitState {
   };
 }
 
-const basename = (path: string): string => path.slice(path.lastIndexOf("/") + 1);
 const ROOTLESSKIT_NAMES = ["rootlesskit", "docker-rootlesskit"];
 
 function runningDaemon(raw: RawFacts, mainPid: number | null): RunningDaemon {
   if (mainPid === null) return { rootlesskitArgv: null, environment: {}, pastaArgv: null, slirp4netnsArgv: null, childPid: null };
   const mainArgv = splitNul(raw.values.get("maincmdline") ?? "");
   // dockerd-rootless.sh execs RootlessKit, so the main PID normally is it; a wrapper would make it the parent.
-  const rootlesskit: ProcessEntry | undefined = ROOTLESSKIT_NAMES.includes(basename(mainArgv[0] ?? ""))
+  const rootlesskit: ProcessEntry | undefined = ROOTLESSKIT_NAMES.includes(baseName(mainArgv[0] ?? ""))
     ? { pid: mainPid, ppid: 0, comm: "rootlesskit", argv: mainArgv }
     : raw.processes.find((entry) => entry.ppid === mainPid && ROOTLESSKIT_NAMES.some((name) => name.startsWith(entry.comm)));
   const helper = (pattern: RegExp): string[] | null =>

@@ -204,7 +204,6 @@ const rolloutName = asciiName(ROLLOUT_NAME, 253, ROLLOUT_NAME_RULE);
 
 /** The public inputs, exactly as users write them. */
 export const networkArgsSchema = argsSchema(exact);
-export const connectionSchema = networkArgsSchema.shape.connection;
 export type NetworkArgs = z.input<typeof networkArgsSchema>;
 
 const previewArgsSchema = argsSchema(orUnknown);

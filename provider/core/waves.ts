@@ -141,4 +141,4 @@ export function mergeSettings(shared: unknown, own: unknown): unknown {
   return result;
 }
 
-const isMapping = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+export const isMapping = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
