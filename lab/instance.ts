@@ -42,8 +42,9 @@ export interface Instance {
   hostCidrs: { ipv4: string; ipv6: string };
 }
 
+/** `RDL_LAB_SUFFIX` is appended to every instance name, so that two checkouts can run the same tests side by side. */
 export function currentInstance(): Instance {
-  return instanceNamed(process.env.RDL_LAB ?? "lab");
+  return instanceNamed(`${process.env.RDL_LAB ?? "lab"}${process.env.RDL_LAB_SUFFIX ?? ""}`);
 }
 
 export function instanceNamed(name: string): Instance {
