@@ -3,12 +3,11 @@
  * Pure strings: every value embedded in a script goes through `shellQuote` or base64, and output that
  * could contain anything travels base64 so no content can forge a `RDN …` marker line.
  */
+import { remoteScript, shellQuote } from "./remote";
+import { REMOTE_SCRIPTS } from "./remote-scripts.generated";
 import type { FileWrite } from "./types";
 
-/** One single-quoted shell word: safe for any content, including quotes and newlines. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote };
 
 /** A path as a shell word; a leading `~/` stays relative to the remote `$HOME`. */
 export function shellPath(path: string): string {
@@ -33,48 +32,11 @@ export function fromBase64(encoded: string): string {
   return Buffer.from(encoded, "base64").toString("utf8");
 }
 
-/**
- * Environment every script sets up first. Over SSH there is no login session: systemd 257 no longer
- * guesses the user bus (systemd#34849), and the rootless Docker tools live outside the default PATH.
- */
-export const SESSION_PRELUDE = `XDG_RUNTIME_DIR="\${XDG_RUNTIME_DIR:-/run/user/$(id -u)}"
-DBUS_SESSION_BUS_ADDRESS="\${DBUS_SESSION_BUS_ADDRESS:-unix:path=$XDG_RUNTIME_DIR/bus}"
-PATH="$PATH:/usr/share/docker.io/contrib:/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin:$HOME/bin"
-export XDG_RUNTIME_DIR DBUS_SESSION_BUS_ADDRESS PATH
-`;
+/** Environment every script sets up first (provider/remote/lib/session.sh). */
+export const SESSION_PRELUDE = REMOTE_SCRIPTS["lib/session"];
 
-/**
- * Shell functions that locate the running RootlessKit of a main PID and enter its network namespace.
- * The state dir is the one RootlessKit was started with (`--state-dir`), else the variable
- * dockerd-rootless.sh reads, else its default.
- */
-export const ROOTLESSKIT_FUNCTIONS = `rdn_b64() { base64 -w 0; }
-rdn_state_dir() {
-  rdn_sd=
-  if [ -r "/proc/$1/cmdline" ]; then
-    rdn_sd=$(tr '\\0' '\\n' < "/proc/$1/cmdline" | awk 'p { print; exit } /^--state-dir=/ { sub(/^--state-dir=/, ""); print; exit } $0 == "--state-dir" { p = 1 }')
-  fi
-  if [ -z "$rdn_sd" ] && [ -r "/proc/$1/environ" ]; then
-    rdn_sd=$(tr '\\0' '\\n' < "/proc/$1/environ" | sed -n 's/^DOCKERD_ROOTLESS_ROOTLESSKIT_STATE_DIR=//p' | head -n 1)
-  fi
-  printf '%s\\n' "\${rdn_sd:-$XDG_RUNTIME_DIR/dockerd-rootless}"
-}
-rdn_child_pid() {
-  rdn_cp=$(cat "$1/child_pid" 2>/dev/null)
-  case $rdn_cp in ''|*[!0-9]*) return 1 ;; esac
-  [ -d "/proc/$rdn_cp" ] || return 1
-  printf '%s\\n' "$rdn_cp"
-}
-rdn_in_netns() {
-  rdn_nsd=$1 rdn_ncp=$2
-  shift 2
-  if [ -e "$rdn_nsd/netns" ]; then
-    nsenter -U --preserve-credentials -t "$rdn_ncp" --net="$rdn_nsd/netns" "$@"
-  else
-    nsenter -U --preserve-credentials -n -t "$rdn_ncp" "$@"
-  fi
-}
-`;
+/** Shell functions that locate the running RootlessKit and enter its namespace (provider/remote/lib/rootlesskit.sh). */
+export const ROOTLESSKIT_FUNCTIONS = REMOTE_SCRIPTS["lib/rootlesskit"];
 
 // ---------------------------------------------------------------------------------------------
 // apply / rollback
@@ -394,31 +356,9 @@ function describeOutcome(
 // pasta IPv6 compat helper
 
 /**
- * The `ExecStartPost=` helper for RootlessKit < 2.3 with pasta: gives tap0 the host's global IPv6
- * address and a default route via fe80::1 (pasta answers neighbour discovery itself), which is what
- * RootlessKit 2.3's `--config-net` does. Idempotent (`replace`), and never fails the unit.
+ * The `ExecStartPost=` helper for RootlessKit < 2.3 with pasta (provider/remote/compat-helper.sh): gives tap0 the
+ * host's global IPv6 address and a default route, which is what RootlessKit 2.3's `--config-net` does.
  */
 export function compatHelperScript(): string {
-  return `#!/bin/sh
-# Installed by pulumi-rootless-docker (pastaIpv6Compat). Logs go to stderr, i.e. the user journal.
-${SESSION_PRELUDE}${ROOTLESSKIT_FUNCTIONS}log() { echo "pasta-ipv6-compat: $*" >&2; }
-# systemd passes the main PID (RootlessKit) to ExecStartPost=.
-state_dir=$(rdn_state_dir "\${MAINPID:-}")
-tries=0
-until child=$(rdn_child_pid "$state_dir") && rdn_in_netns "$state_dir" "$child" ip link show tap0 >/dev/null 2>&1; do
-  tries=$((tries + 1))
-  if [ "$tries" -ge 50 ]; then log "no RootlessKit namespace with tap0 under $state_dir after 10 s; leaving IPv6 unconfigured"; exit 0; fi
-  sleep 0.2
-done
-host_dev=$(ip -6 route show default 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
-address=$(ip -6 -o addr show \${host_dev:+dev "$host_dev"} scope global 2>/dev/null | awk '!/tentative|deprecated|dadfailed/ { sub(/\\/.*/, "", $4); print $4; exit }')
-if [ -z "$address" ]; then log "the host has no global IPv6 address\${host_dev:+ on $host_dev}; leaving IPv6 unconfigured"; exit 0; fi
-if rdn_in_netns "$state_dir" "$child" ip -6 addr replace "$address/64" dev tap0 nodad &&
-  rdn_in_netns "$state_dir" "$child" ip -6 route replace default via fe80::1 dev tap0; then
-  log "tap0: $address/64, default via fe80::1"
-else
-  log "could not configure tap0 in the namespace of pid $child"
-fi
-exit 0
-`;
+  return remoteScript("compat-helper");
 }
