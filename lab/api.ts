@@ -1,13 +1,19 @@
+import { withContextLine } from "../provider/errors/base";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runChecked } from "./exec";
-import { bootHost, hostExecIn, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh, type HostRecord, type LabHost, type PingGroupRange } from "./host";
+import { availableParallelism } from "node:os";
+import {
+  bootHost, hostExecIn, installRootlessKit, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh,
+  type BootOptions, type HostRecord, type LabHost, type PingGroupRange,
+} from "./host";
 import { claimSubnet, currentInstance, hostNaming, type Instance } from "./instance";
 import { LabError } from "./lab-error";
 import {
   clearLinkImpairment as clearImpairment,
   ensureHub,
   ensureTarget,
+  removeHostNetwork,
   removeInstanceNetwork,
   setLinkImpairment as applyImpairment,
   targetServers,
@@ -15,6 +21,7 @@ import {
 } from "./network";
 import { assertPrerequisites, ensureInotifyInstances } from "./prerequisites";
 import { ensureRootfs, type Profile } from "./rootfs";
+import { ensureRootlessKit, parseRootlessKitVersion } from "./tools";
 import { childrenOf, killAndWait, processesWhere, unmountUnder } from "./system";
 
 export type { LabHost, PingGroupRange, Profile, LinkImpairment };
@@ -44,25 +51,37 @@ function writeState(instance: Instance, state: LabState): void {
 
 export interface LabUpOptions {
   hosts?: number;
-  profile?: Profile;
+  /** One profile, or several: `hosts` hosts of each, all in this instance. */
+  profile?: Profile | Profile[];
   docker?: boolean;
   pingGroupRange?: PingGroupRange;
+  /** A RootlessKit release (`2.3.4`, `3.3.0`) built from the Go module proxy and installed in each new host. */
+  rootlesskit?: string;
+}
+
+/** Hosts booting at once: beyond a few per core, boots only slow each other down until every wait runs out. */
+function bootsInFlight(): number {
+  return Number(process.env.RDL_LAB_BOOTS_IN_FLIGHT ?? 0) || 4 * availableParallelism();
 }
 
 /**
- * Boots `hosts` more hosts (default 1) of one profile, in parallel, adding them to the instance named by
- * `RDL_LAB`; builds the profile's root file system first when it is not cached. Returns the new hosts.
+ * Boots `hosts` more hosts (default 1) of each profile, at most bootsInFlight() at a time, adding them to the instance
+ * named by `RDL_LAB`; builds what is not cached first (a profile's root file system, a RootlessKit version). A host
+ * that fails to boot is removed and booted once more. Returns the new hosts.
  */
 export async function labUp(options: LabUpOptions = {}): Promise<LabHost[]> {
   assertPrerequisites();
   ensureInotifyInstances(log);
-  const profile = options.profile ?? "trixie";
+  const profiles = [options.profile ?? "trixie"].flat();
   const docker = options.docker ?? true;
   const count = options.hosts ?? 1;
   const unclaimed = currentInstance();
   mkdirSync(unclaimed.stateDir, { recursive: true, mode: 0o700 });
   const instance = claimSubnet(unclaimed);
-  const rootfs = await ensureRootfs(profile, log);
+  const rootfsOf = new Map<Profile, string>();
+  for (const profile of profiles) rootfsOf.set(profile, await ensureRootfs(profile, log));
+  const rootlesskit = options.rootlesskit === undefined ? undefined : parseRootlessKitVersion(options.rootlesskit);
+  const build = rootlesskit === undefined ? undefined : { version: rootlesskit, dir: await ensureRootlessKit(rootlesskit, log) };
   if (!existsSync(instance.privateKeyPath)) {
     await runChecked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `rdl-${instance.name}`, "-f", instance.privateKeyPath], instance.name, "generate lab SSH key");
   }
@@ -72,18 +91,70 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabHost[]> {
   writeState(instance, state);
 
   const firstIndex = Math.max(0, ...state.hosts.map((host) => host.index)) + 1;
-  const indexes = Array.from({ length: count }, (_, offset) => firstIndex + offset);
+  const plans = profiles.flatMap((profile) => Array.from({ length: count }, () => profile)).map((profile, offset) => ({
+    index: firstIndex + offset,
+    options: { profile, rootfs: rootfsOf.get(profile) as string, docker, pingGroupRange: options.pingGroupRange ?? "open", rootlesskit: build, log },
+  }));
   const started = Date.now();
-  const boots = await Promise.allSettled(
-    indexes.map((index) => bootHost(instance, hostNaming(instance, index), index, { profile, rootfs, docker, pingGroupRange: options.pingGroupRange ?? "open", log })),
-  );
+  const boots = await inBatches(plans, bootsInFlight(), (plan) => bootWithRetry(instance, plan.index, plan.options));
   const booted = boots.flatMap((boot) => (boot.status === "fulfilled" ? [boot.value] : []));
   state.hosts.push(...booted);
   writeState(instance, state);
-  log(`${booted.length} of ${count} ${profile} host(s)${docker ? " with Docker" : ""} up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const what = `${profiles.join("+")} host(s)${docker ? " with Docker" : ""}${build ? ` and RootlessKit ${build.version}` : ""}`;
+  log(`${booted.length} of ${plans.length} ${what} up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const failure = boots.find((boot): boot is PromiseRejectedResult => boot.status === "rejected");
   if (failure) throw failure.reason;
   return booted.map(publicView);
+}
+
+/** Runs `task` on every item with at most `limit` running at once; settles like Promise.allSettled, in order. */
+async function inBatches<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index]).then(
+        (value) => ({ status: "fulfilled" as const, value }),
+        (reason: unknown) => ({ status: "rejected" as const, reason }),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** A host that failed to boot (a wait ran out on a loaded machine) is torn down and booted again, once. */
+async function bootWithRetry(instance: Instance, index: number, options: BootOptions): Promise<HostRecord> {
+  const naming = hostNaming(instance, index);
+  try {
+    return await bootHost(instance, naming, index, options);
+  } catch (first) {
+    log(`${naming.name}: boot failed, booting it once more: ${first instanceof Error ? first.message : String(first)}`);
+    await removeLabHost(instance, index);
+    try {
+      return await bootHost(instance, naming, index, options);
+    } catch (second) {
+      if (second instanceof Error && first instanceof Error) withContextLine(second, `(the first boot had failed too: ${first.message.split("\n")[0]})`);
+      throw second;
+    }
+  }
+}
+
+/** Stops one host and removes its mounts, netns, known_hosts line and files (a failed boot, before its retry). */
+async function removeLabHost(instance: Instance, index: number): Promise<void> {
+  const naming = hostNaming(instance, index);
+  const nspawns = processesWhere((argv) => argv[0].endsWith("systemd-nspawn") && argv.includes(`--directory=${naming.rootDir}`));
+  const pids = new Set(nspawns.map((process) => process.pid));
+  for (const pid of [...pids]) for (const child of childrenOf(pid)) pids.add(child);
+  await killAndWait([...pids], naming.name);
+  await unmountUnder(naming.dir, naming.name);
+  await removeHostNetwork(naming);
+  if (existsSync(instance.knownHostsPath)) {
+    const lines = readFileSync(instance.knownHostsPath, "utf8").split("\n").filter((line) => line !== "" && !line.startsWith(`${naming.ipv4} `));
+    writeFileSync(instance.knownHostsPath, lines.map((line) => `${line}\n`).join(""));
+  }
+  rmSync(naming.dir, { recursive: true, force: true });
 }
 
 export function labStatus(): LabHost[] {
@@ -189,4 +260,48 @@ export async function setPingGroupRange(name: string, range: PingGroupRange): Pr
   const { instance, state, host } = record(name);
   await applyPingGroupRange(host, range);
   writeState(instance, state);
+}
+
+/**
+ * Swaps a running host's RootlessKit for a build of `version` (an in-place upgrade, as a package upgrade does it): the
+ * running daemon keeps the old binary until it restarts. Returns the version the new binary reports.
+ */
+export async function upgradeRootlessKit(name: string, version: string): Promise<string> {
+  const { instance, state, host } = record(name);
+  const wanted = parseRootlessKitVersion(version);
+  installRootlessKit(hostNaming(instance, host.index).rootDir, await ensureRootlessKit(wanted, log));
+  host.rootlesskitBuild = wanted;
+  writeState(instance, state);
+  const reported = (await hostVersions(name)).rootlesskit;
+  if (reported !== wanted) {
+    throw new LabError(`the host reports RootlessKit ${reported ?? "(none)"} after the swap`, "", { host: name, step: "upgrade rootlesskit" });
+  }
+  return reported;
+}
+
+/** Versions of what a host runs, read from the host's own binaries (`null`: not installed). */
+export interface HostVersions {
+  rootlesskit: string | null;
+  docker: string | null;
+  passt: string | null;
+  slirp4netns: string | null;
+  systemd: string | null;
+}
+
+const VERSION_PROBES: Record<keyof HostVersions, { command: string; pattern: RegExp }> = {
+  rootlesskit: { command: "rootlesskit --version", pattern: /version (\S+)/ },
+  docker: { command: "dockerd --version", pattern: /version ([^,\s]+)/ },
+  // pasta prints its version only to a terminal.
+  passt: { command: "script -q -c 'pasta --version' /dev/null </dev/null", pattern: /^pasta (\S+)/ },
+  slirp4netns: { command: "slirp4netns --version", pattern: /version (\S+)/ },
+  systemd: { command: "systemctl --version", pattern: /^systemd (\d+ \([^)]*\)|\d+)/ },
+};
+
+export async function hostVersions(name: string): Promise<HostVersions> {
+  const keys = Object.keys(VERSION_PROBES) as (keyof HostVersions)[];
+  // One exec: each probe's first line, prefixed by its key; a missing binary prints nothing after its key.
+  const script = keys.map((key) => `printf '%s\\t%s\\n' ${key} "$(${VERSION_PROBES[key].command} 2>/dev/null | head -n 1)"`).join("; ");
+  const result = await hostExec(name, script);
+  const lines = new Map(result.stdout.split("\n").map((line) => [line.split("\t")[0], line.slice(line.indexOf("\t") + 1)]));
+  return Object.fromEntries(keys.map((key) => [key, VERSION_PROBES[key].pattern.exec(lines.get(key) ?? "")?.[1] ?? null])) as unknown as HostVersions;
 }

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { availableParallelism, loadavg } from "node:os";
 import { LabError } from "./lab-error";
 
 export interface CommandResult {
@@ -69,24 +70,44 @@ export function lastLines(text: string, count: number): string[] {
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Polls `probe` until it returns a value (not undefined) or `timeoutMs` passes; then throws a LabError
- * built from the last evidence the caller can give.
+ * How much slower than idle this machine is now: the 1-minute load average per core, between 1 and 5. Waits for a
+ * host scale with it, so a loaded machine (other builds, many hosts booting) gets more time instead of a false failure.
+ */
+export function loadFactor(): number {
+  return Math.min(5, Math.max(1, loadavg()[0] / availableParallelism()));
+}
+
+/**
+ * Polls `probe` until it returns a value (not undefined) or the wait runs out; then throws a LabError built from the
+ * last evidence the caller can give. With `scaleWithLoad`, the wait is `timeoutMs` × loadFactor(), re-read at every
+ * poll, and so is the interval between polls (fewer probes from many waiting hosts on a loaded machine).
  */
 export async function waitFor<T>(
   probe: () => Promise<T | undefined>,
-  options: { host: string; step: string; timeoutMs: number; intervalMs?: number; evidence: () => Promise<string[]>; hint?: string },
+  options: {
+    host: string;
+    step: string;
+    timeoutMs: number;
+    intervalMs?: number;
+    scaleWithLoad?: boolean;
+    evidence: () => Promise<string[]>;
+    hint?: string;
+  },
 ): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
+  const started = Date.now();
+  const factor = () => (options.scaleWithLoad ? loadFactor() : 1);
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() >= deadline) {
-      throw new LabError(`not ready after ${Math.round(options.timeoutMs / 1000)} s`, options.hint ?? "", {
+    const waited = Date.now() - started;
+    if (waited >= options.timeoutMs * factor()) {
+      const load = options.scaleWithLoad ? ` (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)` : "";
+      throw new LabError(`not ready after ${Math.round(waited / 1000)} s${load}`, options.hint ?? "", {
         host: options.host,
         step: options.step,
         evidence: await options.evidence(),
       });
     }
-    await sleep(options.intervalMs ?? 250);
+    await sleep((options.intervalMs ?? 250) * factor());
   }
 }

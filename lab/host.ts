@@ -1,17 +1,18 @@
 import { randomUUID } from "node:crypto";
 import { spawn } from "node:child_process";
-import { appendFileSync, chownSync, lchownSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, lchownSync, mkdirSync, openSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lastLines, run, runChecked, waitFor } from "./exec";
 import { HOST_UID, HOST_USER, type HostNaming, type Instance } from "./instance";
 import { LabError } from "./lab-error";
 import { addHostNetwork, setNetnsSysctl } from "./network";
-import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_TAR, type Profile } from "./rootfs";
+import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_TAR, UNIFIED_CGROUP, type Profile } from "./rootfs";
 import { childrenOf, isGone } from "./system";
 
 export type PingGroupRange = "open" | "closed";
 const PING_GROUP_RANGE: Record<PingGroupRange, string> = { open: "0 2147483647", closed: "1 0" };
 
+// On an idle machine; waits scale with the load (see waitFor).
 const SSH_READY_TIMEOUT_MS = 60_000;
 const DOCKER_READY_TIMEOUT_MS = 120_000;
 const USER_HOME = `/home/${HOST_USER}`;
@@ -31,6 +32,8 @@ export interface LabHost {
   target: { ipv6: string; ipv6TcpPort: number; ipv4: string };
   docker: boolean;
   pingGroupRange: PingGroupRange;
+  /** The RootlessKit version the lab built and installed over the distribution's, if any (`up --rootlesskit`). */
+  rootlesskitBuild?: string;
 }
 
 /** A host as the state file records it: the public shape plus what the lab needs to reach it. */
@@ -45,12 +48,14 @@ export interface BootOptions {
   rootfs: string;
   docker: boolean;
   pingGroupRange: PingGroupRange;
+  /** A RootlessKit build (`ensureRootlessKit`) installed in this host only, as the `rootlesskit` the unit runs. */
+  rootlesskit?: { version: string; dir: string };
   log: (line: string) => void;
 }
 
 export function publicView(record: HostRecord): LabHost {
-  const { name, profile, address, port, user, privateKeyPath, hostPublicKey, target, docker, pingGroupRange } = record;
-  return { name, profile, address, port, user, privateKeyPath, hostPublicKey, target, docker, pingGroupRange };
+  const { name, profile, address, port, user, privateKeyPath, hostPublicKey, target, docker, pingGroupRange, rootlesskitBuild } = record;
+  return { name, profile, address, port, user, privateKeyPath, hostPublicKey, target, docker, pingGroupRange, ...(rootlesskitBuild ? { rootlesskitBuild } : {}) };
 }
 
 /** Boots one host from the shared tree and waits until SSH (and Docker, when on) answer. */
@@ -66,6 +71,7 @@ export async function bootHost(instance: Instance, host: HostNaming, index: numb
   );
   const uuid = randomUUID();
   const hostPublicKey = await writeIdentity(instance, host, uuid, options.docker);
+  if (options.rootlesskit) installRootlessKit(host.rootDir, options.rootlesskit.dir);
   appendFileSync(instance.knownHostsPath, `${host.ipv4} ${hostPublicKey}\n`);
   await addHostNetwork(instance, host);
 
@@ -82,7 +88,15 @@ export async function bootHost(instance: Instance, host: HostNaming, index: numb
       "--console=read-only",
     ],
     // Writable /proc/sys/net: rootless dockerd enables forwarding inside its namespace.
-    { detached: true, stdio: ["ignore", logFd, logFd], env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" } },
+    {
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+      env: {
+        ...process.env,
+        SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network",
+        ...(UNIFIED_CGROUP[options.profile] ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: "1" } : {}),
+      },
+    },
   );
   nspawn.unref();
   if (nspawn.pid === undefined) throw new LabError("systemd-nspawn did not start", "", { host: host.name, step: "boot" });
@@ -97,6 +111,7 @@ export async function bootHost(instance: Instance, host: HostNaming, index: numb
     target: instance.target,
     docker: options.docker,
     pingGroupRange: options.pingGroupRange,
+    ...(options.rootlesskit ? { rootlesskitBuild: options.rootlesskit.version } : {}),
     index,
     netns: host.netns,
     nspawnPid: nspawn.pid,
@@ -132,6 +147,10 @@ async function writeIdentity(instance: Instance, host: HostNaming, uuid: string,
     symlinkSync("../docker.service", wanted);
     lchownSync(wanted, HOST_UID, HOST_UID);
   }
+  // OpenSSH ≥ 9.8 (it split out sshd-session) penalizes a source whose connections end before authenticating; every
+  // readiness probe comes from the same machine address, so one probe cut short under load would lock the next out
+  // ("kex_exchange_identification: Connection closed by remote host").
+  if (existsSync(join(root, "usr/lib/openssh/sshd-session"))) writeFileSync(join(root, "etc/ssh/sshd_config.d/lab-probes.conf"), "PerSourcePenalties no\n");
   const [type, key] = readFileSync(`${hostKey}.pub`, "utf8").trim().split(/\s+/);
   return `${type} ${key}`;
 }
@@ -145,24 +164,73 @@ function sshArgv(instance: Instance, record: LabHost, command: string): string[]
   ];
 }
 
-/** SSH-ready means a real login with the lab key against the lab's known_hosts succeeds. */
+/**
+ * Replaces the host's `rootlesskit` and `rootlessctl` (on the unit's PATH) with a build, in the host's own overlay so the
+ * shared tree is untouched. Each file is renamed into place, so a running host (an in-place upgrade) never sees half a file
+ * and the running binary stays intact.
+ */
+export function installRootlessKit(rootDir: string, buildDir: string): void {
+  for (const name of ["rootlesskit", "rootlessctl"]) {
+    const target = join(rootDir, "usr/bin", name);
+    copyFileSync(join(buildDir, name), `${target}.lab-new`);
+    chmodSync(`${target}.lab-new`, 0o755);
+    renameSync(`${target}.lab-new`, target);
+  }
+}
+
+/**
+ * SSH-ready is judged by what the host reports: its systemd says sshd is active (read through the host's namespaces,
+ * no network), then a real login with the lab key against the lab's known_hosts succeeds. Until sshd is active no
+ * connection is tried, so a loaded machine is not loaded further by logins that cannot succeed yet.
+ */
 export async function waitForSsh(instance: Instance, record: HostRecord, consoleLog: string): Promise<void> {
-  let lastAttempt = "";
+  let sshd = "(not read yet)";
+  let lastAttempt = "(none: sshd was never active)";
   await waitFor(
     async () => {
       assertRunning(record, consoleLog, "wait for sshd");
-      const result = await run(sshArgv(instance, record, "true"), { timeoutMs: 10_000 });
-      lastAttempt = result.stderr.trim();
+      sshd = await sshdState(record);
+      if (!/\bactive\b/.test(sshd)) return undefined;
+      // Long enough for a handshake on a loaded machine: a probe cut short is what sshd penalizes.
+      const result = await run(sshArgv(instance, record, "true"), { timeoutMs: 30_000 });
+      lastAttempt = result.exitCode === 0 ? "ok" : `exit ${result.exitCode}: ${result.stderr.trim()}`;
       return result.exitCode === 0 ? true : undefined;
     },
     {
       host: record.name,
       step: `sshd answering on ${record.address}:${record.port}`,
       timeoutMs: SSH_READY_TIMEOUT_MS,
-      intervalMs: 300,
-      evidence: async () => [`last ssh attempt: ${lastAttempt}`, "last console lines:", ...consoleTail(consoleLog)],
+      intervalMs: 500,
+      scaleWithLoad: true,
+      // The most telling lines last: the error keeps the last 20.
+      evidence: async () => [
+        "last console lines:",
+        ...consoleTail(consoleLog).slice(-6),
+        "sshd journal:",
+        ...(await quietly(record, "journalctl -u ssh.service -n 6 --no-pager -o cat")),
+        `system state: ${(await quietly(record, "systemctl is-system-running; systemctl list-jobs --no-legend | head -n 3")).join(" | ")}`,
+        `sshd units (ssh.service, ssh.socket): ${sshd}`,
+        `last ssh attempt: ${lastAttempt}`,
+      ],
     },
   );
+}
+
+/** `ActiveState/SubState` of ssh.service and ssh.socket as the host's systemd reports them (Debian may use either). */
+async function sshdState(record: HostRecord): Promise<string> {
+  if (childrenOf(record.nspawnPid).length === 0) return "host init not started yet";
+  const result = await hostExecIn(record, "for unit in ssh.service ssh.socket; do systemctl show \"$unit\" -p ActiveState -p SubState --value | paste -sd/; done | paste -sd,");
+  return result.exitCode === 0 ? result.stdout.trim() : `systemctl failed (${result.exitCode}): ${lastLines(result.stderr, 2).join(" ")}`;
+}
+
+/** Output lines of a diagnostic command in the host; its failure is evidence too, never an error. */
+async function quietly(record: HostRecord, command: string): Promise<string[]> {
+  try {
+    const result = await hostExecIn(record, command);
+    return lastLines(result.stdout + result.stderr, 12);
+  } catch (error) {
+    return [`(could not run: ${error instanceof Error ? error.message : String(error)})`];
+  }
 }
 
 /** Docker-ready means `docker info` as the user answers and the busybox image is imported. */
@@ -181,6 +249,7 @@ export async function waitForDocker(record: HostRecord, consoleLog: string): Pro
       step: "rootless Docker answering `docker info`",
       timeoutMs: DOCKER_READY_TIMEOUT_MS,
       intervalMs: 500,
+      scaleWithLoad: true,
       evidence: async () => [
         `last docker info: ${lastAttempt}`,
         ...(await userExecIn(record, "systemctl --user status docker --no-pager -n 15 2>&1")).stdout.split("\n"),

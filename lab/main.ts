@@ -1,6 +1,7 @@
 import { isRootlessDockerError } from "../provider/errors/base";
 import {
-  breakDocker, clearLinkImpairment, fixDocker, hostExec, labDown, labStatus, labUp, setLinkImpairment, startSshd, stopSshd,
+  breakDocker, clearLinkImpairment, fixDocker, hostExec, hostVersions, labDown, labStatus, labUp, setLinkImpairment, startSshd, stopSshd,
+  upgradeRootlessKit,
   type LabUpOptions,
 } from "./api";
 import { LabError } from "./lab-error";
@@ -8,8 +9,10 @@ import { assertPrerequisites } from "./prerequisites";
 import { PROFILES, type Profile } from "./rootfs";
 
 const USAGE = `usage: npm run lab -- <verb>
-  up [--hosts N] [--profile trixie|bookworm] [--no-docker] [--ping-group-range open|closed]
-  status [--json]
+  up [--hosts N] [--profile trixie|bookworm|forky[,…]] [--rootlesskit VERSION] [--no-docker] [--ping-group-range open|closed]
+      (N hosts of each profile; several \`up\` add to the same lab; --rootlesskit builds 2.x/3.x from the Go module proxy)
+  status [--json]                              (--json: with the versions each host runs, read from the host)
+  upgrade-rootlesskit HOST VERSION             (swap the binary on a running host; the daemon keeps the old one until restarted)
   down
   fault sshd-stop|sshd-start|docker-break|docker-fix HOST
   fault netem HOST [--delay MS] [--loss PCT]   (delay needs the netem qdisc; loss falls back to nftables)
@@ -45,29 +48,33 @@ function numberFlag(value: string | undefined, name: string): number | undefined
 }
 
 async function up(args: string[]): Promise<void> {
-  const given = flags(args, { hosts: "value", profile: "value", "no-docker": "switch", "ping-group-range": "value" });
-  const profile = given.get("profile") ?? "trixie";
-  if (!PROFILES.includes(profile as Profile)) throw usageError(`unknown profile "${profile}"`);
+  const given = flags(args, { hosts: "value", profile: "value", "no-docker": "switch", "ping-group-range": "value", rootlesskit: "value" });
+  const profiles = (given.get("profile") ?? "trixie").split(",");
+  const unknown = profiles.find((profile) => !PROFILES.includes(profile as Profile));
+  if (unknown !== undefined) throw usageError(`unknown profile "${unknown}"`);
   const range = given.get("ping-group-range") ?? "open";
   if (range !== "open" && range !== "closed") throw usageError(`--ping-group-range must be open or closed, got "${range}"`);
   const options: LabUpOptions = {
     hosts: numberFlag(given.get("hosts"), "hosts") ?? 1,
-    profile: profile as Profile,
+    profile: profiles as Profile[],
     docker: !given.has("no-docker"),
     pingGroupRange: range,
+    rootlesskit: given.get("rootlesskit"),
   };
   for (const host of await labUp(options)) process.stdout.write(`${host.name}\tssh -i ${host.privateKeyPath} ${host.user}@${host.address}\n`);
 }
 
-function status(args: string[]): void {
+async function status(args: string[]): Promise<void> {
   const json = flags(args, { json: "switch" }).has("json");
   const hosts = labStatus();
   if (json) {
-    process.stdout.write(`${JSON.stringify(hosts, null, 2)}\n`);
+    const withVersions = await Promise.all(hosts.map(async (host) => ({ ...host, versions: await hostVersions(host.name) })));
+    process.stdout.write(`${JSON.stringify(withVersions, null, 2)}\n`);
     return;
   }
   for (const host of hosts) {
-    process.stdout.write(`${host.name}\t${host.profile}\t${host.address}\tdocker=${host.docker}\tping_group_range=${host.pingGroupRange}\n`);
+    const rootlesskit = host.rootlesskitBuild ? `\trootlesskit=${host.rootlesskitBuild} (built)` : "";
+    process.stdout.write(`${host.name}\t${host.profile}\t${host.address}\tdocker=${host.docker}\tping_group_range=${host.pingGroupRange}${rootlesskit}\n`);
   }
 }
 
@@ -113,8 +120,15 @@ async function main(argv: string[]): Promise<number> {
       await up(args);
       return 0;
     case "status":
-      status(args);
+      await status(args);
       return 0;
+    case "upgrade-rootlesskit": {
+      const [host, version, ...rest] = args;
+      if (host === undefined || version === undefined) throw usageError("upgrade-rootlesskit needs HOST and VERSION");
+      flags(rest, {});
+      process.stdout.write(`${host}: rootlesskit ${await upgradeRootlessKit(host, version)}\n`);
+      return 0;
+    }
     case "down":
       flags(args, {});
       await labDown();

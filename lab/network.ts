@@ -194,3 +194,8 @@ const linkEnds = (instance: Instance, host: HostNaming): [string, string][] => [
   [instance.hubNetns, host.hubPort],
   [host.netns, "eth0"],
 ];
+
+/** Deletes one host's netns; its veth (and the hub end) go with it. Absent is what we want. */
+export async function removeHostNetwork(host: HostNaming): Promise<void> {
+  if (await netnsExists(host.netns)) await runChecked(ip("netns", "delete", host.netns), host.name, "delete host netns");
+}

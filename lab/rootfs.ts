@@ -5,10 +5,10 @@ import { runChecked } from "./exec";
 import { CACHE_ROOT, HOST_UID, HOST_USER } from "./instance";
 import { unmountUnder } from "./system";
 
-export type Profile = "trixie" | "bookworm";
-export const PROFILES: readonly Profile[] = ["trixie", "bookworm"];
+export type Profile = "trixie" | "bookworm" | "forky";
+export const PROFILES: readonly Profile[] = ["trixie", "bookworm", "forky"];
 
-/** Where rootless Docker's scripts live in Debian's docker.io (both suites); not on PATH. */
+/** Where rootless Docker's scripts live in Debian's docker.io (every suite); not on PATH. */
 export const DOCKER_CONTRIB = "/usr/share/docker.io/contrib";
 /** The user unit, at the path `dockerd-rootless-setuptool.sh install` uses. */
 export const USER_UNIT_PATH = `/home/${HOST_USER}/.config/systemd/user/docker.service`;
@@ -27,7 +27,21 @@ const PACKAGES: Record<Profile, string[]> = {
   trixie: [...SHARED_PACKAGES, "docker-cli", "passt"],
   // Debian 12: docker.io 20.10 (CLI included), rootlesskit 1.1.0 (no pasta driver).
   bookworm: SHARED_PACKAGES,
+  // Debian 14 (testing): docker.io 28.5.2 (the moby#47765 MTU fix, implicit by default with pasta), systemd 262.
+  forky: [...SHARED_PACKAGES, "docker-cli", "passt"],
 };
+
+/** systemd ≥ 258 refuses to boot on cgroup v1 ("unsupported legacy cgroup hierarchy"); the others keep nspawn's default. */
+export const UNIFIED_CGROUP: Record<Profile, boolean> = { trixie: false, bookworm: false, forky: true };
+
+const MIRROR = "http://deb.debian.org/debian";
+const DEBOOTSTRAP_SCRIPTS = "/usr/share/debootstrap/scripts";
+
+/** debootstrap's arguments after the options: an older debootstrap has no script for a newer suite; sid's fits testing. */
+function suiteArguments(profile: Profile, target: string): string[] {
+  if (existsSync(join(DEBOOTSTRAP_SCRIPTS, profile))) return [profile, target];
+  return [profile, target, MIRROR, join(DEBOOTSTRAP_SCRIPTS, "sid")];
+}
 
 /** Written like `dockerd-rootless-setuptool.sh install` writes it, without `--iptables=false`. */
 const USER_UNIT = `[Unit]
@@ -113,9 +127,8 @@ export async function ensureRootfs(profile: Profile, log: (line: string) => void
   const started = Date.now();
   log(`rootfs ${profile}: building ${finalPath} (debootstrap, ~1–3 min)`);
   try {
-    // No mirror argument: debootstrap's default mirror.
     await runChecked(
-      ["debootstrap", "--variant=minbase", `--include=${PACKAGES[profile].join(",")}`, profile, buildPath],
+      ["debootstrap", "--variant=minbase", `--include=${PACKAGES[profile].join(",")}`, ...suiteArguments(profile, buildPath)],
       profile,
       "build rootfs (debootstrap)",
       { timeoutMs: 15 * 60_000 },

@@ -208,6 +208,13 @@ function capabilityProblems(spec: NetworkSpec, facts: HostFacts): CapabilityProb
       error("the pastaIpv6Compat helper needs nsenter, which is not installed", "install util-linux (nsenter), or upgrade rootlesskit to ≥ 2.3.0 and drop pastaIpv6Compat");
     }
   }
+  if (spec.pastaIpv6Compat && rootlesskit !== null && !compatNeeded(spec, facts)) {
+    // Kept on purpose across a fleet (some hosts still old): say why nothing is installed here.
+    const why = spec.networkDriver === "pasta" && spec.ipv6
+      ? `rootlesskit ${rootlesskit} gives pasta IPv6 itself (≥ ${PASTA_IPV6_ROOTLESSKIT})`
+      : `it only applies to networkDriver "pasta" with ipv6`;
+    warning(`pastaIpv6Compat installs nothing on this host: ${why}`, "nothing to do; remove pastaIpv6Compat once no host runs rootlesskit < 2.3.0");
+  }
   if (spec.networkDriver === "gvisor-tap-vsock" && olderThan(rootlesskit, GVISOR_ROOTLESSKIT)) {
     error(`rootlesskit ${rootlesskit} has no gvisor-tap-vsock network driver; needs ≥ ${GVISOR_ROOTLESSKIT}`, `upgrade rootlesskit, or use networkDriver "slirp4netns" or "pasta"`);
   }

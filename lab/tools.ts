@@ -1,0 +1,85 @@
+import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { run, runChecked } from "./exec";
+import { LabError } from "./lab-error";
+
+/**
+ * Tools built from source for the lab, cached by version. The Go caches are shared with the other Go builds of this
+ * project (the Pulumi CLI), so a module downloaded once is never fetched again.
+ */
+export const TOOLS_ROOT = "/var/cache/pulumi-rootless-docker-tools";
+const GO_CACHES = { GOMODCACHE: join(TOOLS_ROOT, "go/mod"), GOCACHE: join(TOOLS_ROOT, "go/build") };
+
+/** `2.3.4`, `v3.3.0`: RootlessKit ≥ 2 is a Go module whose path names the major version. */
+export function parseRootlessKitVersion(given: string): string {
+  const match = /^v?([23])\.(\d+)\.(\d+)$/.exec(given);
+  if (!match) {
+    throw new LabError(`unsupported RootlessKit version "${given}"`, "give a release of 2.x or 3.x, e.g. 2.3.4 or 3.3.0 (`go list -m -versions github.com/rootless-containers/rootlesskit/v3`)", {
+      host: "machine",
+      step: "build rootlesskit",
+    });
+  }
+  return `${match[1]}.${match[2]}.${match[3]}`;
+}
+
+export function rootlessKitDir(version: string): string {
+  return join(TOOLS_ROOT, `rootlesskit-v${version}`);
+}
+
+/** `go` on PATH, else where the upstream tarball puts it (not on root's PATH on this kind of machine). */
+function findGo(): string {
+  const candidates = [...(process.env.PATH ?? "").split(":").filter(Boolean).map((dir) => join(dir, "go")), "/usr/local/go/bin/go"];
+  const found = candidates.find(isExecutable);
+  if (found) return found;
+  throw new LabError("no Go toolchain", "install Go ≥ 1.23 (https://go.dev/dl/ into /usr/local/go): RootlessKit ≥ 2.3 is built from the Go module proxy", {
+    host: "machine",
+    step: "build rootlesskit",
+  });
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The folder holding static `rootlesskit` and `rootlessctl` of `version`, built with `go install` from the module proxy
+ * the first time. The build goes to a temporary folder renamed at the end, so an interrupted build is never used.
+ */
+export async function ensureRootlessKit(version: string, log: (line: string) => void): Promise<string> {
+  const finalDir = rootlessKitDir(version);
+  if (existsSync(join(finalDir, "rootlesskit")) && existsSync(join(finalDir, "rootlessctl"))) return finalDir;
+  const go = findGo();
+  const buildDir = join(TOOLS_ROOT, `.build-rootlesskit-v${version}-${process.pid}`);
+  mkdirSync(buildDir, { recursive: true });
+  const module = `github.com/rootless-containers/rootlesskit/v${version.split(".")[0]}`;
+  const started = Date.now();
+  log(`rootlesskit ${version}: building ${finalDir} (go install from the module proxy)`);
+  try {
+    await runChecked(
+      ["nice", go, "install", `${module}/cmd/rootlesskit@v${version}`, `${module}/cmd/rootlessctl@v${version}`],
+      "machine",
+      `build rootlesskit ${version}`,
+      {
+        timeoutMs: 30 * 60_000,
+        // GOTOOLCHAIN=local: never download another toolchain behind our back; the build fails if Go is too old.
+        env: { ...process.env, ...GO_CACHES, CGO_ENABLED: "0", GOBIN: buildDir, GOFLAGS: "-trimpath", GOTOOLCHAIN: "local" },
+      },
+    );
+    const reported = await run([join(buildDir, "rootlesskit"), "--version"]);
+    if (!reported.stdout.includes(version)) {
+      throw new LabError(`the built rootlesskit reports "${reported.stdout.trim()}"`, "", { host: "machine", step: `build rootlesskit ${version}` });
+    }
+    rmSync(finalDir, { recursive: true, force: true });
+    renameSync(buildDir, finalDir);
+  } catch (error) {
+    rmSync(buildDir, { recursive: true, force: true });
+    throw error;
+  }
+  log(`rootlesskit ${version}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return finalDir;
+}
