@@ -12,7 +12,7 @@ interface HostConfig {
   name: string;
   host: string;
   port?: number;
-  /** The host's SSH public key line, pinned by our resource. */
+  /** The host's SSH public key line, pinned by the prerequisite step and by our resource. */
   hostKey: string;
 }
 
@@ -26,8 +26,8 @@ const sudo = adminUser === "root" ? "" : "sudo -n ";
 const prerequisites = hosts.map(
   (host) =>
     new remote.Command(`${host.name}-prerequisites`, {
-      // @pulumi/command 4.5.0 has no hostKey here and does not check the host's key; our resource below does.
-      connection: { host: host.host, port: host.port, user: adminUser, privateKey: config.getSecret("adminPrivateKey") ?? privateKey },
+      // The same pinned host key as our resource below: @pulumi/command accepts any key when hostKey is unset.
+      connection: { host: host.host, port: host.port, user: adminUser, privateKey: config.getSecret("adminPrivateKey") ?? privateKey, hostKey: host.hostKey },
       // passt provides pasta; linger keeps the user's systemd instance, and so rootless Docker, running without a login.
       create: `set -e; command -v pasta >/dev/null || { ${sudo}apt-get update -qq && ${sudo}apt-get install -y -qq passt; }; ${sudo}loginctl enable-linger ${user}`,
       triggers: [user],

@@ -81,7 +81,7 @@ function connectionFields(wrap: Wrap) {
     /** Dial attempts before giving up; -1 = unlimited. */
     dialErrorLimit: wrap(z.number().int().min(-1).max(1000).default(10)),
     /** Seconds allowed for each dial attempt. */
-    perDialTimeout: wrap(z.number().int().min(1).max(3600).default(15)),
+    perDialTimeout: wrap(z.number().int().min(1, "must be at least 1 (@pulumi/command's 0 = no limit is not taken: every step here has a time limit)").max(3600).default(15)),
     /** The host's SSH public key, pinned: an OpenSSH line (`ssh-ed25519 AAAA…`) or a `SHA256:` fingerprint. */
     hostKey: wrap(
       z

@@ -11,7 +11,7 @@ export type PortDriver = (typeof PORT_DRIVERS)[number];
 
 export type TriState = "auto" | "true" | "false";
 
-/** The validated connection, same field names as @pulumi/command's remote.ConnectionArgs (4.x). */
+/** The validated connection, the fields of @pulumi/command's remote.ConnectionArgs (1.2.1) plus known_hosts handling. */
 export interface ConnectionSpec {
   host: string;
   port: number;
