@@ -114,7 +114,7 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
-interface ValidatedInputs {
+export interface ValidatedInputs {
   spec: NetworkSpec;
   /** Security warnings about the inputs themselves (e.g. host-key verification skipped). */
   warnings: string[];
@@ -123,7 +123,7 @@ interface ValidatedInputs {
 }
 
 /** Invalid inputs cannot get here past `check`, except from a state written by an incompatible version. */
-function validated(raw: Record<string, unknown>, step: string): ValidatedInputs {
+export function validated(raw: Record<string, unknown>, step: string): ValidatedInputs {
   const validation = validateNetworkArgs(pickInputs(raw));
   // The spec (what reaches the host) has no rollout: it is read from the validated raw inputs instead.
   if (validation.ok) return { spec: validation.value, warnings: validation.warnings, ...(raw.rollout === undefined ? {} : { rollout: raw.rollout as Rollout }) };
@@ -132,7 +132,7 @@ function validated(raw: Record<string, unknown>, step: string): ValidatedInputs 
 }
 
 /** The spec an earlier apply recorded; undefined when the state cannot be read as inputs any more. */
-function storedSpec(olds: Record<string, unknown>): NetworkSpec | undefined {
+export function storedSpec(olds: Record<string, unknown>): NetworkSpec | undefined {
   const validation = validateNetworkArgs(pickInputs(olds));
   return validation.ok ? validation.value : undefined;
 }
@@ -150,7 +150,7 @@ function withoutProviderKey(raw: Record<string, unknown>): Record<string, unknow
  * Inputs that name a different drop-in (another host, login or file) replace the resource: an update would leave
  * the old drop-in behind, and the id names them. Values not known yet (preview) cannot be compared and are left out.
  */
-function replacedInputs(previous: NetworkSpec, next: NetworkSpec): string[] {
+export function replacedInputs(previous: NetworkSpec, next: NetworkSpec): string[] {
   const differs = (before: unknown, after: unknown) => !containsUnknown(after) && !isDeepStrictEqual(before, after);
   // The whole connection is the unknown sentinel (a string) when it comes from another resource's output.
   const connection: unknown = next.connection;

@@ -64,35 +64,23 @@ const PRIVATE_KEY = /^-----BEGIN [A-Z0-9 ]+-----\r?\n[\s\S]+\r?\n-----END [A-Z0-
 
 function connectionFields(wrap: Wrap) {
   return {
-    /** Address or DNS name of the host (ASCII; IPv6 literals without brackets). */
-    host: wrap(asciiName(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?$/, 253, "must be a host name or IP address (ASCII letters, digits, '.', '-', ':')")),
-    /** SSH port. */
-    port: wrap(z.number().int().min(1).max(65535).default(22)),
-    /** Login user: the user that runs rootless Docker. */
-    user: wrap(asciiName(/^[a-z_][a-z0-9_.-]*\$?$/, 32, "must be a POSIX user name (lowercase ASCII letters, digits, '_', '.', '-')").default("root")),
-    /** Password authentication. */
-    password: wrap(z.string().max(1024, "must be at most 1024 characters").refine((value) => !/[\0\r\n]/.test(value), "must not contain NUL or newlines")).optional(),
-    /** Private key (OpenSSH or PEM text, not a path). */
-    privateKey: wrap(z.string().max(16384, "must be at most 16384 characters").refine((value) => !value.includes("\0"), "must not contain NUL").regex(PRIVATE_KEY, "must be the text of a private key (-----BEGIN … PRIVATE KEY----- … -----END …-----), not a path")).optional(),
-    /** Passphrase of `privateKey`. */
-    privateKeyPassword: wrap(z.string().max(1024, "must be at most 1024 characters").refine((value) => !/[\0\r\n]/.test(value), "must not contain NUL or newlines")).optional(),
-    /** Path of an SSH agent socket (as SSH_AUTH_SOCK). */
-    agentSocketPath: wrap(hostText(4096)).optional(),
-    /** Dial attempts before giving up; -1 = unlimited. */
-    dialErrorLimit: wrap(z.number().int().min(-1).max(1000).default(10)),
-    /** Seconds allowed for each dial attempt. */
-    perDialTimeout: wrap(z.number().int().min(1, "must be at least 1 (@pulumi/command's 0 = no limit is not taken: every step here has a time limit)").max(3600).default(15)),
-    /** The host's SSH public key, pinned: an OpenSSH line (`ssh-ed25519 AAAA…`) or a `SHA256:` fingerprint. */
+    host: wrap(asciiName(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?$/, 253, "must be a host name or IP address (ASCII letters, digits, '.', '-', ':')")).describe("Address or DNS name of the host (ASCII; IPv6 literals without brackets)."),
+    port: wrap(z.number().int().min(1).max(65535).default(22)).describe("SSH port."),
+    user: wrap(asciiName(/^[a-z_][a-z0-9_.-]*\$?$/, 32, "must be a POSIX user name (lowercase ASCII letters, digits, '_', '.', '-')").default("root")).describe("Login user: the user that runs rootless Docker."),
+    password: wrap(z.string().max(1024, "must be at most 1024 characters").refine((value) => !/[\0\r\n]/.test(value), "must not contain NUL or newlines")).optional().describe("Password authentication."),
+    privateKey: wrap(z.string().max(16384, "must be at most 16384 characters").refine((value) => !value.includes("\0"), "must not contain NUL").regex(PRIVATE_KEY, "must be the text of a private key (-----BEGIN … PRIVATE KEY----- … -----END …-----), not a path")).optional().describe("Private key (OpenSSH or PEM text, not a path)."),
+    privateKeyPassword: wrap(z.string().max(1024, "must be at most 1024 characters").refine((value) => !/[\0\r\n]/.test(value), "must not contain NUL or newlines")).optional().describe("Passphrase of `privateKey`."),
+    agentSocketPath: wrap(hostText(4096)).optional().describe("Path of an SSH agent socket (as SSH_AUTH_SOCK)."),
+    dialErrorLimit: wrap(z.number().int().min(-1).max(1000).default(10)).describe("Dial attempts before giving up; -1 = unlimited."),
+    perDialTimeout: wrap(z.number().int().min(1, "must be at least 1 (@pulumi/command's 0 = no limit is not taken: every step here has a time limit)").max(3600).default(15)).describe("Seconds allowed for each dial attempt."),
     hostKey: wrap(
       z
         .string()
         .max(8192, "must be at most 8192 characters")
         .refine((value) => HOST_KEY_LINE.test(value) || HOST_KEY_FINGERPRINT.test(value), "must be an OpenSSH public-key line (`ssh-ed25519 AAAA…`) or a fingerprint `SHA256:` + 43 base64 characters"),
-    ).optional(),
-    /** known_hosts file used when no `hostKey` is pinned (default ~/.ssh/known_hosts). */
-    knownHostsPath: wrap(hostText(4096)).optional(),
-    /** Skip host-key verification entirely (warned about on every use). */
-    dangerouslySkipHostKeyVerification: wrap(z.boolean()).optional(),
+    ).optional().describe("The host's SSH public key, pinned: an OpenSSH line (`ssh-ed25519 AAAA…`) or a `SHA256:` fingerprint."),
+    knownHostsPath: wrap(hostText(4096)).optional().describe("known_hosts file used when no `hostKey` is pinned (default ~/.ssh/known_hosts)."),
+    dangerouslySkipHostKeyVerification: wrap(z.boolean()).optional().describe("Skip host-key verification entirely (warned about on every use)."),
   };
 }
 
@@ -100,41 +88,27 @@ const triState = (wrap: Wrap) => wrap(z.union([z.enum(["auto", "true", "false"])
 
 function verifyTarget(wrap: Wrap) {
   return z.strictObject({
-    /** IPv6 address to reach (no brackets). */
-    address: wrap(z.ipv6("must be an IPv6 address without brackets")),
-    /** TCP port to connect to; omitted = ICMP only. */
-    tcpPort: wrap(z.number().int().min(1).max(65535)).optional(),
-    /** Send an ICMPv6 echo. */
-    icmp: wrap(z.boolean().default(true)),
+    address: wrap(z.ipv6("must be an IPv6 address without brackets")).describe("IPv6 address to reach (no brackets)."),
+    tcpPort: wrap(z.number().int().min(1).max(65535)).optional().describe("TCP port to connect to; omitted = ICMP only."),
+    icmp: wrap(z.boolean().default(true)).describe("Send an ICMPv6 echo."),
   }).refine((target) => target.icmp !== false || target.tcpPort !== undefined, { message: "checks nothing: set tcpPort, or leave icmp on", path: ["icmp"] });
 }
 
 function argsSchema(wrap: Wrap) {
   const connection = z.strictObject({
     ...connectionFields(wrap),
-    /** A bastion to reach `host` through (same fields, no nested proxy). */
-    proxy: wrap(z.strictObject(connectionFields(wrap))).optional(),
+    proxy: wrap(z.strictObject(connectionFields(wrap))).optional().describe("A bastion to reach `host` through (same fields, no nested proxy)."),
   });
   return z.strictObject({
-    /** How to reach the host over SSH (the fields of @pulumi/command's remote.ConnectionArgs, plus known_hosts handling). */
-    connection: wrap(connection),
-    /** RootlessKit network driver (DOCKERD_ROOTLESS_ROOTLESSKIT_NET). */
-    networkDriver: wrap(z.enum(NETWORK_DRIVERS)),
-    /** RootlessKit port driver (DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER); default implicit with pasta, builtin otherwise. */
-    portDriver: wrap(z.enum(PORT_DRIVERS)).optional(),
-    /** Give the RootlessKit namespace IPv6 (`--ipv6` in DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS). */
-    ipv6: wrap(z.boolean().default(false)),
-    /** MTU of the namespace; default 65520 for slirp4netns/pasta/gvisor-tap-vsock, 1500 otherwise. Always written (moby#47765). */
-    mtu: wrap(z.number().int().min(68).max(65521)).optional(),
-    /** DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK; unset = the script's default. */
-    disableHostLoopback: wrap(z.boolean()).optional(),
-    /** DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS; unset = the script's default. */
-    detachNetns: wrap(z.boolean()).optional(),
-    /** DOCKERD_ROOTLESS_ROOTLESSKIT_SLIRP4NETNS_SANDBOX (auto, true, false); slirp4netns only. */
-    slirp4netnsSandbox: triState(wrap),
-    /** DOCKERD_ROOTLESS_ROOTLESSKIT_SLIRP4NETNS_SECCOMP (auto, true, false); slirp4netns only. */
-    slirp4netnsSeccomp: triState(wrap),
-    /** More RootlessKit flags, appended to DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS; not those a typed input owns. */
+    connection: wrap(connection).describe("How to reach the host over SSH (the fields of @pulumi/command's remote.ConnectionArgs, plus known_hosts handling)."),
+    networkDriver: wrap(z.enum(NETWORK_DRIVERS)).describe("RootlessKit network driver (DOCKERD_ROOTLESS_ROOTLESSKIT_NET)."),
+    portDriver: wrap(z.enum(PORT_DRIVERS)).optional().describe("RootlessKit port driver (DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER); default implicit with pasta, builtin otherwise."),
+    ipv6: wrap(z.boolean().default(false)).describe("Give the RootlessKit namespace IPv6 (`--ipv6` in DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS)."),
+    mtu: wrap(z.number().int().min(68).max(65521)).optional().describe("MTU of the namespace; default 65520 for slirp4netns/pasta/gvisor-tap-vsock, 1500 otherwise. Always written (moby#47765)."),
+    disableHostLoopback: wrap(z.boolean()).optional().describe("DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK; unset = the script's default."),
+    detachNetns: wrap(z.boolean()).optional().describe("DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS; unset = the script's default."),
+    slirp4netnsSandbox: triState(wrap).describe("DOCKERD_ROOTLESS_ROOTLESSKIT_SLIRP4NETNS_SANDBOX (auto, true, false); slirp4netns only."),
+    slirp4netnsSeccomp: triState(wrap).describe("DOCKERD_ROOTLESS_ROOTLESSKIT_SLIRP4NETNS_SECCOMP (auto, true, false); slirp4netns only."),
     extraFlags: wrap(
       z
         .array(
@@ -151,43 +125,30 @@ function argsSchema(wrap: Wrap) {
         )
         .max(32, "must have at most 32 flags")
         .default([]),
-    ),
-    /** Manage ~/.config/docker/daemon.json for IPv6 on the default bridge: `true` derives a /64 ULA from the host name. */
+    ).describe("More RootlessKit flags, appended to DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS; not those a typed input owns."),
     containerIpv6: wrap(
       z.union([
         z.boolean(),
         z.strictObject({
-          /** A /64 ULA (fc00::/7) outside fd00::/64, e.g. fd12:3456:789a:1::/64. */
-          fixedCidrV6: wrap(z.cidrv6("must be an IPv6 prefix like fd12:3456:789a:1::/64").refine((cidr) => expandIpv6(cidr.split("/")[0]) === null || isUsableContainerPrefix(cidr), "must be a /64 inside fc00::/7 (ULA) and outside fd00::/64, which slirp4netns and pasta use in the namespace")).optional(),
+          fixedCidrV6: wrap(z.cidrv6("must be an IPv6 prefix like fd12:3456:789a:1::/64").refine((cidr) => expandIpv6(cidr.split("/")[0]) === null || isUsableContainerPrefix(cidr), "must be a /64 inside fc00::/7 (ULA) and outside fd00::/64, which slirp4netns and pasta use in the namespace")).optional().describe("A /64 ULA (fc00::/7) outside fd00::/64, e.g. fd12:3456:789a:1::/64."),
         }),
       ]),
-    ).optional(),
-    /** The systemd user unit of rootless Docker. */
-    unit: wrap(asciiName(/^[A-Za-z0-9:_.@-]+\.service$/, 100, "must be a unit name like docker.service (ASCII letters, digits, ':', '_', '.', '@', '-')").default("docker.service")),
-    /** File name of our drop-in in ~/.config/systemd/user/UNIT.d/. */
-    dropInName: wrap(asciiName(/^[A-Za-z0-9_@-][A-Za-z0-9_.@-]*\.conf$/, 100, "must be a bare file name ending in .conf (ASCII letters, digits, '_', '.', '@', '-'; no '/', not starting with '.')").default("override.conf")),
-    /** Check IPv6 reachability after each apply. */
+    ).optional().describe("Manage ~/.config/docker/daemon.json for IPv6 on the default bridge: `true` derives a /64 ULA from the host name."),
+    unit: wrap(asciiName(/^[A-Za-z0-9:_.@-]+\.service$/, 100, "must be a unit name like docker.service (ASCII letters, digits, ':', '_', '.', '@', '-')").default("docker.service")).describe("The systemd user unit of rootless Docker."),
+    dropInName: wrap(asciiName(/^[A-Za-z0-9_@-][A-Za-z0-9_.@-]*\.conf$/, 100, "must be a bare file name ending in .conf (ASCII letters, digits, '_', '.', '@', '-'; no '/', not starting with '.')").default("override.conf")).describe("File name of our drop-in in ~/.config/systemd/user/UNIT.d/."),
     verify: wrap(
       z
         .strictObject({
-          /** false = do not verify. */
-          enabled: wrap(z.boolean().default(true)),
-          /** What to reach; default a public IPv6 DNS resolver (TCP 53 and ICMP). */
-          targets: wrap(z.array(wrap(verifyTarget(wrap))).min(1, "must name at least one target").max(16).default([DEFAULT_VERIFY_TARGET])),
-          /** Fail (and roll back) the apply when a target is unreachable. */
-          required: wrap(z.boolean().default(false)),
-          /** Total time for retries while router advertisements and DAD settle. */
-          timeoutSeconds: wrap(z.number().int().min(1).max(600).default(60)),
-          /** Local image for the bridge-container check (never pulled). */
-          image: wrap(asciiName(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/, 255, "must be an image reference like local/busybox or name:tag").default("local/busybox")),
+          enabled: wrap(z.boolean().default(true)).describe("false = do not verify."),
+          targets: wrap(z.array(wrap(verifyTarget(wrap))).min(1, "must name at least one target").max(16).default([DEFAULT_VERIFY_TARGET])).describe("What to reach; default a public IPv6 DNS resolver (TCP 53 and ICMP)."),
+          required: wrap(z.boolean().default(false)).describe("Fail (and roll back) the apply when a target is unreachable."),
+          timeoutSeconds: wrap(z.number().int().min(1).max(600).default(60)).describe("Total time for retries while router advertisements and DAD settle."),
+          image: wrap(asciiName(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/, 255, "must be an image reference like local/busybox or name:tag").default("local/busybox")).describe("Local image for the bridge-container check (never pulled)."),
         })
         .default({ enabled: true, targets: [DEFAULT_VERIFY_TARGET], required: false, timeoutSeconds: 60, image: "local/busybox" }),
-    ),
-    /** on-change = restart the daemon when the settings in force differ; never = leave the restart to you. */
-    restart: wrap(z.enum(["on-change", "never"]).default("on-change")),
-    /** With pasta + IPv6 on RootlessKit < 2.3.0, install an ExecStartPost helper that gives the namespace IPv6. */
-    pastaIpv6Compat: wrap(z.boolean().default(false)),
-    /** Set by RootlessDockerFleet: this host's place in the rollout, for error messages only (never sent to the host, ignored by diff). */
+    ).describe("Check IPv6 reachability after each apply."),
+    restart: wrap(z.enum(["on-change", "never"]).default("on-change")).describe("on-change = restart the daemon when the settings in force differ; never = leave the restart to you."),
+    pastaIpv6Compat: wrap(z.boolean().default(false)).describe("With pasta + IPv6 on RootlessKit < 2.3.0, install an ExecStartPost helper that gives the namespace IPv6."),
     rollout: wrap(
       z
         .strictObject({
@@ -196,7 +157,7 @@ function argsSchema(wrap: Wrap) {
           waves: wrap(z.array(wrap(z.array(wrap(rolloutName)).min(1, "must not hold an empty wave"))).min(1, "must hold at least one wave").max(1000)),
         })
         .refine((rollout) => containsUnknown(rollout) || rollout.waves.some((wave) => wave.includes(rollout.host)), { message: "host must be in one of the waves", path: ["host"] }),
-    ).optional(),
+    ).optional().describe("Set by RootlessDockerFleet: this host's place in the rollout, for error messages only (never sent to the host, ignored by diff)."),
   });
 }
 

@@ -109,37 +109,24 @@ export async function startProviderHost(options: ProviderHostOptions = {}): Prom
   const providerText = options.providerText ?? (await serializeProvider()).text;
   const installed = options.asInstalled === false ? { env: {}, remove: () => undefined } : installedPackage();
   // The host is a `sh` wrapper that does not exec node: it gets its own process group, killed whole on stop.
-  const child = spawn("sh", [HOST_SCRIPT, UNUSED_ENGINE_ADDRESS], {
-    cwd: PROJECT_ROOT,
-    detached: true,
-    env: { ...process.env, ...installed.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-
-  let port: number;
+  let served: ServingPlugin;
   try {
-    port = await firstStdoutPort(child, () => stderr);
+    served = await spawnServing("sh", [HOST_SCRIPT, UNUSED_ENGINE_ADDRESS], { ...installed.env, ...options.env });
   } catch (error) {
-    await killGroup(child);
     installed.remove();
     throw error;
   }
+  const { child, port, stderr } = served;
   const client = new ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call = unaryCaller(client);
   const urn = `urn:pulumi:test::pulumi-rootless-docker::${RESOURCE_TYPE}::${options.resourceName ?? "host"}`;
   const withProvider = (properties: Properties): Struct => Struct.fromJavaScript({ __provider: providerText, ...properties } as never);
-  const call = <Request, Reply>(method: string, send: (request: Request, done: (error: grpc.ServiceError | null, reply: Reply) => void) => unknown) =>
-    (request: Request): Promise<Reply> =>
-      new Promise((resolve, reject) => {
-        send.call(client, request, (error, reply) => (error ? reject(new ProviderHostCallError(method, error.code, error.details)) : resolve(reply)));
-      });
   let stopped = false;
 
   return {
     providerText,
     port,
-    stderr: () => stderr,
+    stderr,
 
     async configure() {
       const request = new proto.ConfigureRequest();
@@ -229,6 +216,37 @@ export async function startProviderHost(options: ProviderHostOptions = {}): Prom
   };
 }
 
+export interface ServingPlugin {
+  child: ChildProcess;
+  port: number;
+  stderr: () => string;
+}
+
+/**
+ * Starts a plugin as the engine does (cwd = project, own process group, so that a `sh` wrapper dies with its
+ * child) and waits for the port it prints; kills it again if it prints none.
+ */
+export async function spawnServing(command: string, args: string[], env: Record<string, string> = {}): Promise<ServingPlugin> {
+  const child = spawn(command, args, { cwd: PROJECT_ROOT, detached: true, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  try {
+    return { child, port: await firstStdoutPort(child, () => stderr), stderr: () => stderr };
+  } catch (error) {
+    await killGroup(child);
+    throw error;
+  }
+}
+
+/** Promise-returning unary calls on a gRPC client; a failed call rejects with a ProviderHostCallError. */
+export function unaryCaller(client: grpc.Client) {
+  return <Request, Reply>(method: string, send: (request: Request, done: (error: grpc.ServiceError | null, reply: Reply) => void) => unknown) =>
+    (request: Request): Promise<Reply> =>
+      new Promise((resolve, reject) => {
+        send.call(client, request, (error, reply) => (error ? reject(new ProviderHostCallError(method, error.code, error.details)) : resolve(reply)));
+      });
+}
+
 /**
  * Makes `require("pulumi-rootless-docker/dynamic")` resolve as in a user's project, where the package is installed.
  * The serialized provider is loaded with an empty file name, so Node's self-reference (which needs the requiring
@@ -264,7 +282,7 @@ async function firstStdoutPort(child: ChildProcess, stderr: () => string): Promi
   }
 }
 
-async function killGroup(child: ChildProcess): Promise<void> {
+export async function killGroup(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, "exit");
   signalGroup(child, "SIGTERM");
