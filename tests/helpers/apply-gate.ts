@@ -75,7 +75,17 @@ export async function releaseGate(host: string): Promise<void> {
   await root(host, `touch ${GATE_DIR}/release`);
 }
 
-/** Cuts the SSH connection the way a crash or a network failure would: the session's sshd processes die. */
+/**
+ * Cuts the SSH connection the way a crash or a network failure would: the session's sshd processes die. Killing one
+ * can end the other before its own signal arrives (a loaded machine can pause the shell between the two), so a process
+ * already gone counts as killed; the call returns once none of them runs (a zombie counts as gone).
+ */
 export async function killSshSession(host: string, pids: number[]): Promise<void> {
-  await root(host, `kill -KILL ${pids.join(" ")}`);
+  const list = pids.join(" ");
+  await root(
+    host,
+    `kill -KILL ${list} 2>/dev/null; i=0; while [ $i -lt 300 ]; do alive=; for p in ${list}; do ` +
+      `s=$(sed -n 's/^State:[[:space:]]*//p' /proc/$p/status 2>/dev/null); case $s in ''|Z*) ;; *) alive=$p ;; esac; done; ` +
+      `[ -z "$alive" ] && exit 0; sleep 0.1; i=$((i+1)); done; echo "pid $alive still runs" >&2; exit 1`,
+  );
 }

@@ -146,11 +146,14 @@ describe("the SSH connection cut at each step", () => {
       const spec = specWith(host, {});
       await armGate(host.name, point);
       const applying = failure(engine.applyHost(spec));
-      const sessions = await gateReached(host.name);
-      await killSshSession(host.name, sessions);
-      const error = await applying;
-      assert.ok(isConnectionError(error), String(error));
-      await releaseGate(host.name);
+      try {
+        await killSshSession(host.name, await gateReached(host.name));
+        const error = await applying;
+        assert.ok(isConnectionError(error), String(error));
+      } finally {
+        // A held gate keeps the lock: release it whatever happened, or every later test waits on it.
+        await releaseGate(host.name);
+      }
       await lockReleased(host);
 
       const end = await hostState(host);
