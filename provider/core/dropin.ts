@@ -4,7 +4,6 @@
  * Pure: strings in, strings out.
  */
 import { MANAGED_VARIABLES } from "./schema";
-import type { DropInFile } from "./types";
 
 /** First line of a drop-in we create. */
 export const DROP_IN_HEADER =
@@ -28,6 +27,8 @@ export interface UnitFileLine {
   eol: string;
   /** Spread over several physical lines with trailing backslashes. */
   continued: boolean;
+  /** 1-based number of its first physical line (what systemd names in its log). */
+  lineNumber: number;
 }
 
 /** systemd's WHITESPACE. */
@@ -61,46 +62,47 @@ function endsWithContinuation(text: string): boolean {
 export function parseUnitFile(text: string): UnitFileLine[] {
   const lines: UnitFileLine[] = [];
   let section: string | null = null;
-  let pending: { raw: string; joined: string; comments: string[] } | null = null;
+  let pending: { raw: string; joined: string; comments: string[]; first: number } | null = null;
 
-  const finish = (raw: string, joined: string, comments: string[], eol: string) => {
-    const line = classify(raw, joined, comments, eol, section);
+  const finish = (raw: string, joined: string, comments: string[], eol: string, first: number) => {
+    const line = { ...classify(raw, joined, comments, eol, section), lineNumber: first };
     if (line.kind === "section") section = line.value;
     lines.push(line);
   };
 
   physicalLines(text).forEach(({ content, eol }, index) => {
     const body = index === 0 && content.startsWith("\uFEFF") ? content.slice(1) : content;
-    const first = strip(body)[0];
-    if (first === "#" || first === ";") {
+    const lead = strip(body)[0];
+    if (lead === "#" || lead === ";") {
       // systemd skips comment lines before looking at continuations, even in the middle of one.
       if (pending) {
         pending.raw += content + eol;
         pending.comments.push(content + eol);
       } else {
-        lines.push({ raw: content + eol, kind: "comment", section, key: "", value: "", embeddedComments: [], eol, continued: false });
+        lines.push({ raw: content + eol, kind: "comment", section, key: "", value: "", embeddedComments: [], eol, continued: false, lineNumber: index + 1 });
       }
       return;
     }
     const joined = (pending?.joined ?? "") + body;
     const raw = (pending?.raw ?? "") + content + eol;
     const comments = pending?.comments ?? [];
+    const first = pending?.first ?? index + 1;
     if (endsWithContinuation(joined)) {
       // The backslash becomes a space.
-      pending = { raw, joined: `${joined.slice(0, -1)} `, comments };
+      pending = { raw, joined: `${joined.slice(0, -1)} `, comments, first };
       return;
     }
     pending = null;
-    finish(raw, joined, comments, eol);
+    finish(raw, joined, comments, eol, first);
   });
   if (pending !== null) {
-    const { raw, joined, comments } = pending;
-    finish(raw, joined, comments, "");
+    const { raw, joined, comments, first } = pending;
+    finish(raw, joined, comments, "", first);
   }
   return lines;
 }
 
-function classify(raw: string, joined: string, embeddedComments: string[], eol: string, section: string | null): UnitFileLine {
+function classify(raw: string, joined: string, embeddedComments: string[], eol: string, section: string | null): Omit<UnitFileLine, "lineNumber"> {
   const text = strip(joined);
   const base = { raw, section, key: "", value: "", embeddedComments, eol, continued: embeddedComments.length > 0 || physicalLines(raw).length > 1 };
   if (text === "") return { ...base, kind: "blank" };
@@ -143,13 +145,18 @@ function unescapeOne(text: string, at: number): { char: string; length: number }
   return null;
 }
 
-/** extract_first_word(EXTRACT_CUNESCAPE|EXTRACT_UNQUOTE) over the whole value; null = systemd rejects the line. */
-function splitWords(value: string): Word[] | null {
+/**
+ * extract_first_word(EXTRACT_CUNESCAPE|EXTRACT_UNQUOTE) repeated over the whole value, as config_parse_environ
+ * does: quotes may open anywhere in a word, backslash escapes work inside both kinds of quotes, and at the first
+ * syntax error (an unknown escape, an unterminated quote, a trailing backslash) systemd stops: the words before
+ * it are kept, the rest of the line is lost.
+ */
+function splitWords(value: string): { words: Word[]; error: string | null; errorAt: number } {
   const words: Word[] = [];
   let at = 0;
   while (true) {
     while (at < value.length && WHITESPACE.includes(value[at])) at++;
-    if (at >= value.length) return words;
+    if (at >= value.length) return { words, error: null, errorAt: -1 };
     const start = at;
     let text = "";
     let quote: string | null = null;
@@ -157,7 +164,7 @@ function splitWords(value: string): Word[] | null {
       const char = value[at];
       if (char === "\\") {
         const escape = unescapeOne(value, at + 1);
-        if (escape === null) return null;
+        if (escape === null) return { words, error: at + 1 >= value.length ? "a trailing backslash" : `an invalid escape "\\${value.slice(at + 1, at + 2)}"`, errorAt: start };
         text += escape.char;
         at += 1 + escape.length;
       } else if (quote !== null && char === quote) {
@@ -171,26 +178,77 @@ function splitWords(value: string): Word[] | null {
         at++;
       }
     }
-    if (quote !== null) return null;
+    if (quote !== null) return { words, error: `an unterminated ${quote === '"' ? "double" : "single"} quote`, errorAt: start };
     words.push({ text, start, end: at });
   }
 }
 
-/** Specifiers are expanded after unescaping; we can resolve only `%%` (others, like %h, stay as written). */
-function expandPercent(text: string): string {
-  return text.replace(/%%/g, "%");
+/** The words of a value (UnsetEnvironment=, …) and the syntax error that ended them, if any. */
+export function splitValueWords(value: string): { words: string[]; error: string | null } {
+  const { words, error } = splitWords(value);
+  return { words: words.map((word) => word.text), error };
 }
 
-export type EnvironmentValue = { reset: true } | { assignments: [string, string][] };
-
-/** What one `Environment=` value does: an empty value resets the list; invalid words (and a line systemd rejects) assign nothing. */
-export function parseEnvironmentValue(value: string): EnvironmentValue {
-  if (value === "") return { reset: true };
-  return { assignments: (splitWords(value) ?? []).flatMap((word) => assignmentOf(word) ?? []).map((assignment) => [assignment.name, assignment.value]) };
+/** Unit name, user and paths that specifiers (`%h`, `%u`, …) stand for; without them only `%%` is known. */
+export interface SpecifierValues {
+  home: string;
+  user: string;
+  uid: number;
+  xdgRuntimeDir: string;
 }
 
-function assignmentOf(word: Word): { name: string; value: string } | null {
-  const text = expandPercent(word.text);
+/**
+ * The specifiers of a user unit the facts can resolve (systemd.unit(5), "Specifiers"); null for any other, so
+ * that the caller refuses the word rather than guess.
+ */
+export function expandSpecifiers(text: string, values: SpecifierValues | null): string | null {
+  const known: Record<string, string> = values === null ? { "%": "%" } : { "%": "%", h: values.home, u: values.user, U: String(values.uid), t: values.xdgRuntimeDir, T: "/tmp", V: "/var/tmp" };
+  let result = "";
+  for (let index = 0; index < text.length; index++) {
+    if (text[index] !== "%") {
+      result += text[index];
+      continue;
+    }
+    const replacement = known[text[index + 1] ?? ""];
+    if (replacement === undefined) return null;
+    result += replacement;
+    index++;
+  }
+  return result;
+}
+
+export interface EnvironmentValue {
+  /** An empty value: systemd drops every earlier Environment= assignment. */
+  reset: boolean;
+  assignments: [string, string][];
+  /** Why a word of ours was not taken (syntax error, specifier the plan cannot resolve). */
+  problems: string[];
+}
+
+/**
+ * What one `Environment=` value does (config_parse_environ): an empty value resets the list; each word is
+ * unescaped, its specifiers expanded, and kept when it is a valid assignment. A word of our prefix whose
+ * specifiers cannot be resolved here, and a syntax error, are problems: the plan refuses the file.
+ */
+export function parseEnvironmentValue(value: string, specifiers: SpecifierValues | null = null): EnvironmentValue {
+  if (value === "") return { reset: true, assignments: [], problems: [] };
+  const { words, error, errorAt } = splitWords(value);
+  // A syntax error matters to us when what systemd ignores after it names one of our variables.
+  const problems = error !== null && value.slice(errorAt).includes("DOCKERD_ROOTLESS_") ? [`Environment= has ${error}: systemd keeps the words before it and ignores the rest of the line`] : [];
+  const assignments: [string, string][] = [];
+  for (const word of words) {
+    const text = expandSpecifiers(word.text, specifiers);
+    if (text === null) {
+      if (word.text.startsWith("DOCKERD_ROOTLESS_")) problems.push(`Environment= word "${word.text}" has a specifier the plan cannot resolve`);
+      continue;
+    }
+    const assignment = assignmentOf(text);
+    if (assignment) assignments.push([assignment.name, assignment.value]);
+  }
+  return { reset: false, assignments, problems };
+}
+
+function assignmentOf(text: string): { name: string; value: string } | null {
   const equals = text.indexOf("=");
   if (equals <= 0 || !ENV_NAME.test(text.slice(0, equals))) return null;
   return { name: text.slice(0, equals), value: text.slice(equals + 1) };
@@ -215,8 +273,8 @@ export function effectiveFromDropIns(contents: readonly (string | null)[]): Reco
   for (const content of contents) {
     for (const line of parseUnitFile(content ?? "").filter(isServiceEnvironment)) {
       const parsed = parseEnvironmentValue(line.value);
-      if ("reset" in parsed) for (const name of Object.keys(env)) delete env[name];
-      else for (const [name, value] of parsed.assignments) env[name] = value;
+      if (parsed.reset) for (const name of Object.keys(env)) delete env[name];
+      for (const [name, value] of parsed.assignments) env[name] = value;
     }
   }
   return env;
@@ -228,23 +286,6 @@ export function managedAssignments(content: string | null): Record<string, strin
 }
 
 export const baseName = (path: string): string => path.slice(path.lastIndexOf("/") + 1);
-
-/**
- * The drop-in that decides `name` over ours: systemd applies drop-ins sorted by file name, so the last of those
- * sorting after ours (or sharing its name, which masks ours) that sets or resets `name`. `value` undefined = reset.
- */
-export function overridingDropIn(ourPath: string, others: readonly DropInFile[], name: string): { path: string; value: string | undefined } | null {
-  let overrider: { path: string; value: string | undefined } | null = null;
-  for (const file of others) {
-    if (file.path === ourPath || baseName(file.path) < baseName(ourPath)) continue;
-    for (const line of parseUnitFile(file.content).filter(isServiceEnvironment)) {
-      const parsed = parseEnvironmentValue(line.value);
-      if ("reset" in parsed) overrider = { path: file.path, value: undefined };
-      else for (const [assigned, value] of parsed.assignments) if (assigned === name) overrider = { path: file.path, value };
-    }
-  }
-  return overrider;
-}
 
 const isOurExecStartPost = (line: UnitFileLine) =>
   line.kind === "setting" && line.section === "Service" && line.key === "ExecStartPost" && line.value.includes(COMPAT_HELPER_MARKER);
@@ -287,11 +328,10 @@ export function editDropIn(original: string | null, desired: Record<string, stri
   lines.forEach((line, index) => {
     if (!isServiceEnvironment(line)) return;
     if (line.value === "") lastReset = index;
-    const words = splitWords(line.value);
-    if (words === null) return;
+    const { words } = splitWords(line.value);
     wordsOf.set(index, words);
     words.forEach((word, position) => {
-      const assignment = assignmentOf(word);
+      const assignment = assignmentOf(expandSpecifiers(word.text, null) ?? "");
       if (assignment && MANAGED_VARIABLES.includes(assignment.name)) occurrences.push({ line: index, word: position, ...assignment });
     });
   });

@@ -3,11 +3,12 @@
  * environment systemd has loaded (effective), and the environment the running daemon was started with.
  */
 import { createHash } from "node:crypto";
-import { COMPAT_HELPER_MARKER, editDropIn, managedAssignments, ourExecStartPost, overridingDropIn } from "./dropin";
+import { COMPAT_HELPER_MARKER, editDropIn, managedAssignments, ourExecStartPost, parseUnitFile } from "./dropin";
 import { runningNetwork } from "./running";
 import { desiredEnvironment, MANAGED_PREFIX, MANAGED_VARIABLES, type NetworkArgs } from "./schema";
 import { compatHelperScript } from "./scripts";
-import type { CapabilityProblem, FileWrite, HostFacts, HostPlan, NetworkDriver, NetworkSpec, PropertyChange } from "./types";
+import { describeSource, environmentModel, unitLoad, type Decision, type EnvironmentModel } from "./sources";
+import type { CapabilityProblem, FileWrite, HostFacts, HostPlan, NetworkDriver, NetworkSpec, PropertyChange, UnitFileOnDisk } from "./types";
 
 const DROP_IN_MODE = 0o644;
 const DAEMON_JSON_MODE = 0o644;
@@ -55,45 +56,40 @@ function compatNeeded(spec: NetworkSpec, facts: HostFacts): boolean {
 export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   const problems = capabilityProblems(spec, facts);
   const compatInUse = compatNeeded(spec, facts) && spec.pastaIpv6Compat;
-  const desired = desiredEnvironment(spec);
+  const wantedExec = compatInUse ? COMPAT_EXEC_START_POST : null;
+  const desired = declaredEnvironment(spec, facts, wantedExec);
   const changes: PropertyChange[] = [];
   const writes: FileWrite[] = [];
 
   // File level: our drop-in.
   const current = managedAssignments(facts.dropIn.content);
   changes.push(...environmentChanges("file", desired, current, () => undefined));
-  const wantedExec = compatInUse ? COMPAT_EXEC_START_POST : null;
   const currentExec = ourExecStartPost(facts.dropIn.content);
   const newDropIn = editDropIn(facts.dropIn.content, desired, wantedExec);
   const execLineChanged = currentExec !== wantedExec;
   if (execLineChanged) changes.push(withoutUndefined({ level: "file" as const, property: "ExecStartPost", desired: wantedExec ?? undefined, actual: currentExec ?? undefined }));
   if (newDropIn !== facts.dropIn.content) writes.push({ path: facts.dropIn.path, content: newDropIn, mode: DROP_IN_MODE });
 
-  // A variable the spec leaves unset that the unit file or another drop-in sets is not ours to judge: it stays
-  // in force after our write, and the running daemon is compared with it, not with "unset".
-  const ours = managedAssignments(facts.dropIn.content);
-  const setElsewhere = (name: string) => desired[name] === undefined && ours[name] === undefined && facts.unit.environment[name] !== undefined;
-
-  // Effective level: what systemd has loaded, and who decides each variable once our file is in place.
-  const overriders = new Map<string, { path: string; value: string | undefined }>();
-  for (const name of managedNames(desired)) {
-    const overrider = overridingDropIn(facts.dropIn.path, facts.otherDropIns, name);
-    if (overrider && overrider.value !== desired[name]) overriders.set(name, overrider);
-  }
-  changes.push(
-    ...environmentChanges("effective", desired, facts.unit.environment, (name) => {
-      const overrider = overriders.get(name);
-      if (overrider) return `overridden by ${overrider.path}`;
-      if (facts.unit.needDaemonReload) return "written but not reloaded (NeedDaemonReload=yes)";
-      return writes.length > 0 ? "our drop-in does not say so yet" : "set outside our drop-in (unit file or EnvironmentFile=)";
-    }).filter((change) => !setElsewhere(change.property)),
-  );
-  for (const [name, overrider] of overriders) {
-    problems.push({
-      severity: "error",
-      message: `${overrider.path} ${overrider.value === undefined ? "resets" : `sets ${name}=${overrider.value}`} after our drop-in ${facts.dropIn.path}, so ${name}=${desired[name] ?? "(unset)"} cannot take effect`,
-      hint: `remove ${name} from ${overrider.path}, or choose a dropInName that sorts after it (e.g. "zz-pulumi-rootless-docker.conf")`,
-    });
+  // Effective level: who decides each variable once our file is in place and systemd has reloaded (every file
+  // on disk, not only those the last reload loaded), against what systemd has loaded now.
+  const afterFiles = withOurDropIn(facts, newDropIn);
+  const model = environmentModel(facts, afterFiles);
+  problems.push(...sourceProblems(spec, facts, afterFiles, model));
+  const decision = (name: string) => model.decisions.get(name);
+  for (const name of managedNames(desired, facts.unit.environment, Object.fromEntries([...model.decisions].map(([key, entry]) => [key, entry.value])))) {
+    const declared = declaredValue(desired, name);
+    if (declared === undefined) continue; // not ours to judge: it stays whatever the unit's other sources make it
+    const decider = decision(name);
+    if (!sameValue(name, decider?.value, declared)) {
+      changes.push(withoutUndefined({ level: "effective" as const, property: name, desired: declared, actual: decider?.value ?? facts.unit.environment[name], cause: decider ? causeOf(facts, decider) : undefined }));
+      problems.push(overriderProblem(facts, name, declared, decider));
+      continue;
+    }
+    const loaded = facts.unit.environment[name];
+    if (decider?.kind === "unit-file" && !sameValue(name, loaded, declared)) {
+      const cause = writes.length > 0 ? "our drop-in does not say so yet" : facts.unit.needDaemonReload ? "written but not reloaded (NeedDaemonReload=yes)" : "the next daemon-reload changes it";
+      changes.push(withoutUndefined({ level: "effective" as const, property: name, desired: declared, actual: loaded, cause }));
+    }
   }
 
   // Containers' IPv6 (daemon.json) and the compat helper.
@@ -115,8 +111,8 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
     );
   }
 
-  // Running level: what the daemon was started with, against what it gets after our write.
-  const after = (name: string) => (overriders.has(name) ? overriders.get(name)?.value : setElsewhere(name) ? facts.unit.environment[name] : desired[name]);
+  // Running level: what the daemon was started with, against what it gets at its next start after our write.
+  const after = (name: string) => decision(name)?.value;
   const running = runningChanges(facts, desired, after);
   changes.push(...running);
 
@@ -138,6 +134,134 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   };
 }
 
+const FLAGS = `${MANAGED_PREFIX}FLAGS`;
+
+/**
+ * What our drop-in must set: the spec's variables, and FLAGS empty when the spec has no flags but another
+ * source ours comes after (the unit file, an earlier drop-in, the manager) sets some: `ipv6: false` and no
+ * `extraFlags` are declared too, never left to whatever else is there.
+ */
+function declaredEnvironment(spec: NetworkSpec, facts: HostFacts, wantedExec: string | null): Record<string, string> {
+  const desired = desiredEnvironment(spec);
+  if (desired[FLAGS] !== undefined) return desired;
+  const model = environmentModel(facts, withOurDropIn(facts, editDropIn(facts.dropIn.content, desired, wantedExec)));
+  const flags = model.decisions.get(FLAGS)?.value;
+  return flags !== undefined && flags.trim() !== "" ? { ...desired, [FLAGS]: "" } : desired;
+}
+
+/** The value a variable must have; FLAGS is always declared ("" = no flags). */
+function declaredValue(desired: Record<string, string>, name: string): string | undefined {
+  return desired[name] ?? (name === FLAGS ? "" : undefined);
+}
+
+/** Equal for the script: FLAGS unset and FLAGS empty (or blank) both mean no flags. */
+function sameValue(name: string, a: string | undefined, b: string | undefined): boolean {
+  if (name === FLAGS) return (a ?? "").trim().split(/\s+/).join(" ") === (b ?? "").trim().split(/\s+/).join(" ");
+  return a === b;
+}
+
+/** The files the next daemon-reload loads once our drop-in has `content` (null = removed). */
+function withOurDropIn(facts: HostFacts, content: string | null): UnitFileOnDisk[] {
+  const others = facts.unitFiles.filter((file) => file.path !== facts.dropIn.path);
+  if (content === null) return others;
+  const ours: UnitFileOnDisk = { kind: "dropin", path: facts.dropIn.path, content };
+  const existing = facts.unitFiles.findIndex((file) => file.path === facts.dropIn.path);
+  if (existing >= 0) return facts.unitFiles.map((file, index) => (index === existing ? ours : file));
+  // In search-path order: before the first file of a lower-priority directory.
+  const rank = (path: string) => facts.unitPath.findIndex((dir) => path.startsWith(`${dir}/`));
+  const ourRank = rank(ours.path);
+  const at = others.findIndex((file) => rank(file.path) > ourRank || rank(file.path) < 0);
+  return at < 0 ? [...others, ours] : [...others.slice(0, at), ours, ...others.slice(at)];
+}
+
+/** Whether systemd loaded `path` at its last reload (the unit file, or one of DropInPaths). */
+function loadedNow(facts: HostFacts, path: string): boolean {
+  return path === facts.unit.fragmentPath || facts.unit.dropInPaths.includes(path);
+}
+
+/** The source that decides a variable, as the cause of a plan row (names the file and line). */
+function causeOf(facts: HostFacts, decider: Decision): string {
+  if (decider.kind === "unit-file" && decider.path !== null && facts.userManager && !loadedNow(facts, decider.path)) {
+    return `${describeSource(decider)}, written after the last daemon-reload, ${decider.value === undefined ? "resets it" : "sets it"}: the next reload brings it`;
+  }
+  if (decider.kind === "unit-file") return `${decider.value === undefined ? "reset" : "overridden"} by ${describeSource(decider)}`;
+  if (decider.kind === "environment-file") return `overridden by ${describeSource(decider)} (its variables beat Environment=)`;
+  if (decider.kind === "unset") return `removed by ${describeSource(decider)}`;
+  return `set by ${describeSource(decider)}`;
+}
+
+function overriderProblem(facts: HostFacts, name: string, declared: string, decider: Decision | undefined): CapabilityProblem {
+  const wanted = `${name}=${declared}${declared === "" ? " (no flags)" : ""}`;
+  if (decider === undefined) {
+    return { severity: "error", message: `nothing sets ${name} once our drop-in ${facts.dropIn.path} is in place, so ${wanted} cannot take effect`, hint: `check the unit's other sources: systemctl --user cat ${facts.unit.fragmentPath || "the unit"}` };
+  }
+  const does = decider.value === undefined ? `unsets ${name}` : `sets ${name}=${decider.value}`;
+  const source = describeSource(decider);
+  if (decider.kind === "unit-file" && decider.path !== null && facts.userManager && !loadedNow(facts, decider.path)) {
+    return {
+      severity: "error",
+      message: `${source} was written after the last daemon-reload and ${does}: the next daemon-reload (an apply's own, or anyone's) loads it, so ${wanted} cannot take effect; nothing was written`,
+      hint: `remove ${name} from ${decider.path} (or the file), or choose a dropInName that sorts after it (e.g. "zz-pulumi-rootless-docker.conf")`,
+    };
+  }
+  if (decider.kind === "environment-file") {
+    return { severity: "error", message: `${source} ${does}, and an EnvironmentFile='s variables beat every Environment= line, so ${wanted} cannot take effect`, hint: `remove ${name} from ${decider.path}` };
+  }
+  if (decider.kind === "unset") {
+    return { severity: "error", message: `${source} ${does}, so ${wanted} cannot take effect`, hint: `remove ${name} from that UnsetEnvironment= line` };
+  }
+  if (decider.kind === "manager") {
+    return { severity: "error", message: `${source} ${does}, so ${wanted} cannot take effect`, hint: `systemctl --user unset-environment ${name}, and remove it from the environment.d file that sets it` };
+  }
+  return {
+    severity: "error",
+    message: `${source} ${does} after our drop-in ${facts.dropIn.path}, so ${wanted} cannot take effect`,
+    hint: `remove ${name} from ${decider.path}, or choose a dropInName that sorts after it (e.g. "zz-pulumi-rootless-docker.conf")`,
+  };
+}
+
+/**
+ * What the unit's files themselves make wrong: a line the plan cannot read as systemd does, our drop-in masked
+ * (or outside the manager's search path), a file ours masks (its settings stop applying), a missing EnvironmentFile=.
+ */
+function sourceProblems(spec: NetworkSpec, facts: HostFacts, files: readonly UnitFileOnDisk[], model: EnvironmentModel): CapabilityProblem[] {
+  const problems: CapabilityProblem[] = [];
+  for (const problem of model.problems) {
+    problems.push({ severity: "error", message: `${problem.path}:${problem.line}: ${problem.message}`, hint: `fix that line; systemd reads it the same way (journalctl --user -b | grep ${problem.path.slice(problem.path.lastIndexOf("/") + 1)})` });
+  }
+  const load = unitLoad(files);
+  for (const { file, by } of load.masked) {
+    if (file.path === facts.dropIn.path) {
+      problems.push({ severity: "error", message: `our drop-in ${facts.dropIn.path} is masked by ${by.path}, which has the same name in a directory systemd reads first: nothing we write there takes effect`, hint: `choose another dropInName, or remove ${by.path}` });
+    } else if (by.path === facts.dropIn.path) {
+      const settings = describeSettings(file.content);
+      problems.push({
+        severity: "warning",
+        message: `our drop-in ${facts.dropIn.path} masks ${file.path} (same file name, and systemd reads only the one in the higher-priority directory)${settings === "" ? "" : `: what it sets stops applying: ${settings}`}`,
+        hint: `move those settings to a file of another name in ${file.path.slice(0, file.path.lastIndexOf("/"))}, or choose another dropInName`,
+      });
+    }
+  }
+  if (facts.userManager && facts.unitPath.length > 0 && !facts.unitPath.some((dir) => facts.dropIn.path.startsWith(`${dir}/`))) {
+    problems.push({ severity: "error", message: `${facts.dropIn.path} is not under the user manager's unit search path (${facts.unitPath.join(" ")}): systemd would never load it`, hint: `check XDG_CONFIG_HOME in the manager's environment (systemctl --user show-environment)` });
+  }
+  for (const missing of model.missingEnvironmentFiles) {
+    problems.push({ severity: "warning", message: `${missing.unitFile}:${missing.line} requires EnvironmentFile=${missing.path}, which does not exist: ${spec.unit} will fail to start`, hint: `create ${missing.path}, or prefix the path with "-" to make it optional` });
+  }
+  return problems;
+}
+
+/** A unit file's settings, "[Service] Environment=…; LimitNOFILE=…", for a warning. */
+function describeSettings(content: string | null): string {
+  const bySection = new Map<string, string[]>();
+  for (const line of parseUnitFile(content ?? "")) {
+    if (line.kind !== "setting") continue;
+    const section = line.section ?? "(no section)";
+    bySection.set(section, [...(bySection.get(section) ?? []), `${line.key}=${line.value}`]);
+  }
+  return [...bySection].map(([section, settings]) => `[${section}] ${settings.join("; ")}`).join(" ");
+}
+
 /** The variables we own that either environment sets. */
 function managedNames(...environments: Record<string, string | undefined>[]): string[] {
   return MANAGED_VARIABLES.filter((name) => environments.some((env) => env[name] !== undefined));
@@ -155,7 +279,7 @@ function runningChanges(facts: HostFacts, desired: Record<string, string>, after
   }
   const runningEnv = facts.running.environment;
   const changes = managedNames(desired, runningEnv)
-    .filter((name) => after(name) !== runningEnv[name])
+    .filter((name) => !sameValue(name, after(name), runningEnv[name]))
     .map((name) => withoutUndefined({ level: "running" as const, property: name, desired: after(name), actual: runningEnv[name], cause: "pending restart" }));
   // The command line is the full truth: when the environment agrees but RootlessKit runs otherwise, say so.
   if (facts.running.rootlesskitArgv !== null && changes.length === 0) {
@@ -306,7 +430,8 @@ export function planRemoval(spec: NetworkSpec, facts: HostFacts): HostPlan {
     writes.push({ path: facts.compatScript.path, content: null, mode: COMPAT_HELPER_MODE });
     changes.push({ level: "file", property: "pastaIpv6Compat helper", actual: facts.compatScript.path, cause: "removed with the resource" });
   }
-  const runningOurs = Object.entries(ours).filter(([name, value]) => facts.running.environment[name] === value && overridingDropIn(facts.dropIn.path, facts.otherDropIns, name)?.value !== value);
+  const decisions = environmentModel(facts, facts.unitFiles).decisions;
+  const runningOurs = Object.entries(ours).filter(([name, value]) => facts.running.environment[name] === value && decisions.get(name)?.path === facts.dropIn.path);
   const active = facts.unit.activeState === "active";
   changes.push(...runningOurs.map(([name, value]) => ({ level: "running" as const, property: name, actual: value, cause: "the running daemon has our setting" })));
   const daemonReload = writes.some((write) => write.path === facts.dropIn.path);

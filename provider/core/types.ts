@@ -91,6 +91,13 @@ export interface DropInFile {
   content: string;
 }
 
+export interface UnitFileOnDisk {
+  kind: "fragment" | "dropin";
+  path: string;
+  /** null = a symlink to /dev/null (masked); "" also for a file that could not be read. */
+  content: string | null;
+}
+
 export interface UnitState {
   /** LoadState=loaded */
   loaded: boolean;
@@ -130,8 +137,21 @@ export interface HostFacts {
   pingGroupRange: [number, number] | null;
   /** Our drop-in; content null when the file does not exist. */
   dropIn: { path: string; content: string | null };
-  /** Every other drop-in of the unit, in the order systemd applies them. */
-  otherDropIns: DropInFile[];
+  /** The user manager's unit search path (its UnitPath), highest priority first. */
+  unitPath: string[];
+  /**
+   * Every unit file (`fragment`) and drop-in of the unit on disk under that path, ours included, in search-path
+   * order: what the next daemon-reload loads (sources.ts applies systemd's masking and ordering).
+   */
+  unitFiles: UnitFileOnDisk[];
+  /** The files `EnvironmentFile=` lines name, as found on disk (content: only the lines of our variables; null = missing). */
+  environmentFiles: { path: string; content: string | null }[];
+  /** Our variables in the user manager's environment (`systemctl --user show-environment`), which every unit inherits. */
+  managerEnvironment: Record<string, string>;
+  /** environment.d files that set our variables (their lines only): where the manager's environment comes from. */
+  environmentD: DropInFile[];
+  /** The program the unit's ExecStart runs, and its text when it is a script (dockerd-rootless.sh). */
+  execStart: { path: string | null; script: string | null };
   unit: UnitState;
   running: RunningDaemon;
   versions: { rootlesskit: string | null; pasta: string | null; slirp4netns: string | null; dockerd: string | null };

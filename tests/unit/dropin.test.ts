@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { editDropIn, effectiveFromDropIns, managedAssignments, overridingDropIn, parseEnvironmentValue, parseUnitFile, quoteAssignment } from "../../provider/core/dropin";
+import { editDropIn, effectiveFromDropIns, managedAssignments, parseEnvironmentValue, parseUnitFile, quoteAssignment } from "../../provider/core/dropin";
 
 /** tests/fixtures/dropin/<case>/{input.conf (absent = no file), desired.json, expected.conf (absent = file removed)} */
 const FIXTURES = join(__dirname, "../../../tests/fixtures/dropin");
@@ -73,11 +73,13 @@ describe("parseUnitFile", () => {
 
 describe("parseEnvironmentValue", () => {
   test("an empty value resets the list", () => {
-    assert.deepEqual(parseEnvironmentValue(""), { reset: true });
+    assert.deepEqual(parseEnvironmentValue(""), { reset: true, assignments: [], problems: [] });
   });
 
   test("quotes, concatenation, C escapes and %%", () => {
     assert.deepEqual(parseEnvironmentValue(`"A=x \\"y\\"" B='q r'\\x41 C=a"b c"d D=\\s\\t E=100%% F=\\101`), {
+      reset: false,
+      problems: [],
       assignments: [
         ["A", 'x "y"'],
         ["B", "q rA"],
@@ -89,16 +91,38 @@ describe("parseEnvironmentValue", () => {
     });
   });
 
-  test("words that are not assignments are ignored; a bad escape or open quote voids the line as in systemd", () => {
-    assert.deepEqual(parseEnvironmentValue("NOEQUALS 1A=x =y OK=1"), { assignments: [["OK", "1"]] });
-    assert.deepEqual(parseEnvironmentValue("A=1 B=\\q"), { assignments: [] });
-    assert.deepEqual(parseEnvironmentValue('A=1 "B=2'), { assignments: [] });
-    assert.deepEqual(parseEnvironmentValue("A=1 B=\\x00"), { assignments: [] });
+  test("words that are not assignments are ignored; at a bad escape or open quote systemd keeps the words before it", () => {
+    const only = (...assignments: [string, string][]) => ({ reset: false, assignments, problems: [] });
+    assert.deepEqual(parseEnvironmentValue("NOEQUALS 1A=x =y OK=1"), only(["OK", "1"]));
+    assert.deepEqual(parseEnvironmentValue("A=1 B=\\q C=3"), only(["A", "1"]));
+    assert.deepEqual(parseEnvironmentValue('A=1 "B=2'), only(["A", "1"]));
+    assert.deepEqual(parseEnvironmentValue("A=1 B=\\x00"), only(["A", "1"]));
+  });
+
+  test("what systemd ignores after a syntax error is a problem when it names one of our variables (observation 8)", () => {
+    const parsed = parseEnvironmentValue('DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta "BROKEN');
+    assert.deepEqual(parsed.assignments, [["DOCKERD_ROOTLESS_ROOTLESSKIT_NET", "pasta"]]);
+    assert.deepEqual(parsed.problems, []);
+    assert.match(parseEnvironmentValue('A=1 "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=vpnkit').problems[0], /unterminated double quote/);
+  });
+
+  test("specifiers the facts resolve are expanded; a word of ours with any other is refused", () => {
+    const values = { home: "/home/dev", user: "dev", uid: 1000, xdgRuntimeDir: "/run/user/1000" };
+    assert.deepEqual(parseEnvironmentValue("A=%h/x B=%u:%U C=%t D=100%%", values).assignments, [
+      ["A", "/home/dev/x"],
+      ["B", "dev:1000"],
+      ["C", "/run/user/1000"],
+      ["D", "100%"],
+    ]);
+    const refused = parseEnvironmentValue("DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=--x=%H OTHER=%H", values);
+    assert.deepEqual(refused.assignments, []);
+    assert.equal(refused.problems.length, 1);
+    assert.match(refused.problems[0], /specifier/);
   });
 
   test("quoteAssignment reads back exactly, whatever the value", () => {
     for (const value of ["plain", "with space", 'q"uote', "back\\slash", "per%cent %h", "tab\tnew\nline", "'single'", ""]) {
-      assert.deepEqual(parseEnvironmentValue(quoteAssignment("V", value)), { assignments: [["V", value]] });
+      assert.deepEqual(parseEnvironmentValue(quoteAssignment("V", value)).assignments, [["V", value]]);
     }
   });
 });
@@ -113,15 +137,6 @@ describe("effective environment across drop-ins", () => {
     assert.deepEqual(effectiveFromDropIns([ours.content, "[Service]\nEnvironment=\nEnvironment=B=2\n"]), { B: "2" });
   });
 
-  test("names the drop-in sorting after ours that sets the variable, not one sorting before", () => {
-    assert.deepEqual(overridingDropIn(ours.path, [early, late], "DOCKERD_ROOTLESS_ROOTLESSKIT_NET"), { path: late.path, value: "slirp4netns" });
-    assert.equal(overridingDropIn(ours.path, [early], "DOCKERD_ROOTLESS_ROOTLESSKIT_NET"), null);
-  });
-
-  test("a later reset overrides with no value", () => {
-    const reset = { path: "/home/dev/.config/systemd/user/docker.service.d/zz-reset.conf", content: "[Service]\nEnvironment=\n" };
-    assert.deepEqual(overridingDropIn(ours.path, [reset], "DOCKERD_ROOTLESS_ROOTLESSKIT_NET"), { path: reset.path, value: undefined });
-  });
 });
 
 test("editDropIn refuses variables it does not own", () => {

@@ -128,7 +128,7 @@ test("facts: no user manager answers", () => {
   assert.deepEqual(facts.unit.environment, {});
   assert.equal(facts.running.rootlesskitArgv, null);
   assert.equal(facts.running.childPid, null);
-  assert.deepEqual(facts.otherDropIns, []);
+  assert.deepEqual(facts.unitFiles, []);
 });
 
 test("facts: unit not loaded (docker.service was never set up)", () => {

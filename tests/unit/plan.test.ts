@@ -113,6 +113,7 @@ test("a variable the spec leaves unset, set by the unit file and in force, is no
   const withUnitSetting: HostFacts = {
     ...facts,
     unit: { ...facts.unit, environment: { ...facts.unit.environment, ...elsewhere } },
+    unitFiles: [{ kind: "fragment", path: facts.unit.fragmentPath, content: "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false\n" }, ...facts.unitFiles],
     running: { ...facts.running, environment: { ...facts.running.environment, ...elsewhere } },
   };
   const plan = planHost(specOf(readJson("no-op", "spec.json")), withUnitSetting);
