@@ -267,3 +267,10 @@ test("factsScript: nothing is cached without a runtime dir of the user's own", (
   runFactsScript({ XDG_RUNTIME_DIR: missing });
   assert.equal(existsSync(missing), false);
 });
+
+test("facts fixture trixie-several-dropins: an EnvironmentFile's other lines (SECRET=hunter2 on that host) never leave it", () => {
+  const stdout = readFileSync(join(FIXTURES, "trixie-several-dropins", "stdout.txt"), "utf8");
+  const decoded = stdout.split("\n").flatMap((line) => line.split(" ").slice(2).map((field) => Buffer.from(field, "base64").toString("utf8")));
+  assert.ok(decoded.some((text) => text.includes("DOCKERD_ROOTLESS_ROOTLESSKIT_SLIRP4NETNS_SANDBOX=true")));
+  assert.ok(!decoded.some((text) => text.includes("hunter2")));
+});
