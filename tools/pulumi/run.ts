@@ -6,13 +6,11 @@
  *   (`.pulumi-home/`), both ignored by git, so nothing touches the user's `~/.pulumi` or the Pulumi service;
  * - a passphrase secrets provider (the user's `PULUMI_CONFIG_PASSPHRASE` if set);
  * - no update check, no plugin download, no registry look-up;
- * - the `command` provider installed from the built binary, Node.js and the bundled plugins on PATH;
- * - an example that depends on `pulumi-rootless-docker` as `file:…` gets that link in its node_modules, so it runs
- *   against the checkout with the checkout's dependencies, without `npm install`.
+ * - the `command` provider installed from the built binary, Node.js and the bundled plugins on PATH.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
-import { delimiter, dirname, join, relative, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { CHECKOUT, ensureTools, ToolBuildError, type Tools } from "./build";
 
 export const PULUMI_HOME = join(CHECKOUT, ".pulumi-home");
@@ -61,24 +59,12 @@ function dependencies(dir: string): Record<string, string> {
   return existsSync(manifest) ? ((JSON.parse(readFileSync(manifest, "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {}) : {};
 }
 
-/** Links the checkout into an example's node_modules when its package.json asks for it as `file:…`. */
-function linkCheckout(dir: string): void {
-  const spec = dependencies(dir)["pulumi-rootless-docker"];
-  if (!spec?.startsWith("file:") || resolve(dir, spec.slice("file:".length)) !== CHECKOUT) return;
-  const link = join(dir, "node_modules", "pulumi-rootless-docker");
-  if (existsSync(link)) return;
-  mkdirSync(dirname(link), { recursive: true });
-  symlinkSync(relative(dirname(link), CHECKOUT), link);
-  process.stderr.write(`[pulumi-cli] linked ${link} -> ${CHECKOUT} (the example's other packages come from the checkout's node_modules)\n`);
-}
-
 async function main(args: string[]): Promise<number> {
   // npm runs scripts in the package root; INIT_CWD is where the person typed the command.
   const cwd = process.env.npm_lifecycle_event === "pulumi" && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
   const tools = await ensureTools([], { verbose: false, buildCommandPlugin: false, commandNeeded: "@pulumi/command" in dependencies(cwd) });
   const env = pulumiEnvironment(tools);
   await installCommandPlugin(tools, env);
-  linkCheckout(cwd);
   return run([tools.pulumi, ...args], env, cwd);
 }
 
