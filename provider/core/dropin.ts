@@ -122,27 +122,39 @@ interface Word {
   text: string;
   start: number;
   end: number;
+  /** Escapes made bytes that are not UTF-8: systemd refuses such an assignment (env_assignment_is_valid). */
+  invalidUtf8: boolean;
 }
 
 const SIMPLE_ESCAPES: Record<string, string> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", "\\": "\\", '"': '"', "'": "'", s: " " };
 
-/** cunescape_one: the character an escape after a backslash stands for, and how many characters it used; null = invalid. */
-function unescapeOne(text: string, at: number): { char: string; length: number } | null {
+/**
+ * cunescape_one: the bytes an escape after a backslash stands for (`\xNN` and `\ooo` one byte each, `\u`/`\U` a
+ * code point as UTF-8), and how many characters it used; null = invalid (NUL included).
+ */
+function unescapeOne(text: string, at: number): { bytes: number[]; length: number } | null {
   const kind = text[at];
   if (kind === undefined) return null;
-  if (kind in SIMPLE_ESCAPES) return { char: SIMPLE_ESCAPES[kind], length: 1 };
-  const numeric = (digits: number, radix: number, pattern: RegExp, skip: number) => {
+  if (kind in SIMPLE_ESCAPES) return { bytes: [SIMPLE_ESCAPES[kind].charCodeAt(0)], length: 1 };
+  const numeric = (digits: number, radix: number, pattern: RegExp, skip: number, codePoint: boolean) => {
     const part = text.slice(at + skip, at + skip + digits);
     if (part.length !== digits || !pattern.test(part)) return null;
     const code = parseInt(part, radix);
     if (code === 0 || code > 0x10ffff || (radix === 8 && code > 255)) return null;
-    return { char: String.fromCodePoint(code), length: skip + digits };
+    return { bytes: codePoint ? [...Buffer.from(String.fromCodePoint(code), "utf8")] : [code], length: skip + digits };
   };
-  if (kind === "x") return numeric(2, 16, /^[0-9a-fA-F]+$/, 1);
-  if (kind === "u") return numeric(4, 16, /^[0-9a-fA-F]+$/, 1);
-  if (kind === "U") return numeric(8, 16, /^[0-9a-fA-F]+$/, 1);
-  if (kind >= "0" && kind <= "7") return numeric(3, 8, /^[0-7]+$/, 0);
+  if (kind === "x") return numeric(2, 16, /^[0-9a-fA-F]+$/, 1, false);
+  if (kind === "u") return numeric(4, 16, /^[0-9a-fA-F]+$/, 1, true);
+  if (kind === "U") return numeric(8, 16, /^[0-9a-fA-F]+$/, 1, true);
+  if (kind >= "0" && kind <= "7") return numeric(3, 8, /^[0-7]+$/, 0, false);
   return null;
+}
+
+/** UTF-8 bytes as text; invalid when they do not decode to themselves. */
+function decodeBytes(bytes: number[]): { text: string; invalidUtf8: boolean } {
+  const buffer = Buffer.from(bytes);
+  const text = buffer.toString("utf8");
+  return { text, invalidUtf8: !Buffer.from(text, "utf8").equals(buffer) };
 }
 
 /**
@@ -158,14 +170,14 @@ function splitWords(value: string): { words: Word[]; error: string | null; error
     while (at < value.length && WHITESPACE.includes(value[at])) at++;
     if (at >= value.length) return { words, error: null, errorAt: -1 };
     const start = at;
-    let text = "";
+    const bytes: number[] = [];
     let quote: string | null = null;
     while (at < value.length && (quote !== null || !WHITESPACE.includes(value[at]))) {
-      const char = value[at];
+      const char = String.fromCodePoint(value.codePointAt(at)!);
       if (char === "\\") {
         const escape = unescapeOne(value, at + 1);
         if (escape === null) return { words, error: at + 1 >= value.length ? "a trailing backslash" : `an invalid escape "\\${value.slice(at + 1, at + 2)}"`, errorAt: start };
-        text += escape.char;
+        bytes.push(...escape.bytes);
         at += 1 + escape.length;
       } else if (quote !== null && char === quote) {
         quote = null;
@@ -174,12 +186,12 @@ function splitWords(value: string): { words: Word[]; error: string | null; error
         quote = char;
         at++;
       } else {
-        text += char;
-        at++;
+        bytes.push(...Buffer.from(char, "utf8"));
+        at += char.length;
       }
     }
     if (quote !== null) return { words, error: `an unterminated ${quote === '"' ? "double" : "single"} quote`, errorAt: start };
-    words.push({ text, start, end: at });
+    words.push({ ...decodeBytes(bytes), start, end: at });
   }
 }
 
@@ -237,6 +249,7 @@ export function parseEnvironmentValue(value: string, specifiers: SpecifierValues
   const problems = error !== null && value.slice(errorAt).includes("DOCKERD_ROOTLESS_") ? [`Environment= has ${error}: systemd keeps the words before it and ignores the rest of the line`] : [];
   const assignments: [string, string][] = [];
   for (const word of words) {
+    if (word.invalidUtf8) continue;
     const text = expandSpecifiers(word.text, specifiers);
     if (text === null) {
       if (word.text.startsWith("DOCKERD_ROOTLESS_")) problems.push(`Environment= word "${word.text}" has a specifier the plan cannot resolve`);
