@@ -38,9 +38,9 @@ const MIRROR = "http://deb.debian.org/debian";
 const DEBOOTSTRAP_SCRIPTS = "/usr/share/debootstrap/scripts";
 
 /** debootstrap's arguments after the options: an older debootstrap has no script for a newer suite; sid's fits testing. */
-function suiteArguments(profile: Profile, target: string): string[] {
-  if (existsSync(join(DEBOOTSTRAP_SCRIPTS, profile))) return [profile, target];
-  return [profile, target, MIRROR, join(DEBOOTSTRAP_SCRIPTS, "sid")];
+function suiteArguments(suite: string, target: string): string[] {
+  if (existsSync(join(DEBOOTSTRAP_SCRIPTS, suite))) return [suite, target];
+  return [suite, target, MIRROR, join(DEBOOTSTRAP_SCRIPTS, "sid")];
 }
 
 /** Written like `dockerd-rootless-setuptool.sh install` writes it, without `--iptables=false`. */
@@ -103,37 +103,58 @@ rm -rf /opt/lab/busybox-image
 apt-get clean
 `;
 
-function recipeHash(profile: Profile): string {
-  return createHash("sha256")
-    .update(JSON.stringify({ profile, packages: PACKAGES[profile], configure: CONFIGURE_SCRIPT }))
-    .digest("hex")
-    .slice(0, 12);
+/** A Debian tree: the suite, the packages beyond minbase, and a script run in a chroot of the fresh tree. */
+export interface TreeRecipe {
+  /** Names the cached folder (with the recipe's hash): the suite, or the suite and what the tree is for. */
+  name: string;
+  suite: string;
+  packages: readonly string[];
+  configure: string;
+}
+
+function hostRecipe(profile: Profile): TreeRecipe {
+  return { name: profile, suite: profile, packages: PACKAGES[profile], configure: CONFIGURE_SCRIPT };
+}
+
+function recipeHash(recipe: TreeRecipe): string {
+  // A host profile's name is its suite: hashed as before, so the trees already cached stay valid.
+  const key = recipe.name === recipe.suite ? { profile: recipe.name, packages: recipe.packages, configure: recipe.configure } : recipe;
+  return createHash("sha256").update(JSON.stringify(key)).digest("hex").slice(0, 12);
+}
+
+function treePath(recipe: TreeRecipe): string {
+  return join(CACHE_ROOT, `${recipe.name}-${recipeHash(recipe)}`);
 }
 
 export function rootfsPath(profile: Profile): string {
-  return join(CACHE_ROOT, `${profile}-${recipeHash(profile)}`);
+  return treePath(hostRecipe(profile));
+}
+
+/** Returns the cached tree of a host profile, building it first when its recipe changed. */
+export function ensureRootfs(profile: Profile, log: (line: string) => void): Promise<string> {
+  return ensureTree(hostRecipe(profile), log);
 }
 
 /**
- * Returns the cached tree of the profile, building it first when its recipe changed. The build goes to a
- * temporary directory that is renamed at the end, so an interrupted build is never used.
+ * Returns the cached tree of a recipe, building it first when it is not cached. The build goes to a temporary
+ * directory that is renamed at the end, so an interrupted build is never used.
  */
-export async function ensureRootfs(profile: Profile, log: (line: string) => void): Promise<string> {
-  const finalPath = rootfsPath(profile);
+export async function ensureTree(recipe: TreeRecipe, log: (line: string) => void): Promise<string> {
+  const finalPath = treePath(recipe);
   if (existsSync(finalPath)) return finalPath;
   mkdirSync(CACHE_ROOT, { recursive: true });
   await removeAbandonedBuilds();
-  const buildPath = join(CACHE_ROOT, `.build-${profile}-${recipeHash(profile)}-${process.pid}`);
+  const buildPath = join(CACHE_ROOT, `.build-${recipe.name}-${recipeHash(recipe)}-${process.pid}`);
   const started = Date.now();
-  log(`rootfs ${profile}: building ${finalPath} (debootstrap, ~1–3 min)`);
+  log(`rootfs ${recipe.name}: building ${finalPath} (debootstrap, ~1–3 min)`);
   try {
     await runChecked(
-      ["debootstrap", "--variant=minbase", `--include=${PACKAGES[profile].join(",")}`, ...suiteArguments(profile, buildPath)],
-      profile,
+      ["debootstrap", "--variant=minbase", `--include=${recipe.packages.join(",")}`, ...suiteArguments(recipe.suite, buildPath)],
+      recipe.name,
       "build rootfs (debootstrap)",
       { timeoutMs: 15 * 60_000 },
     );
-    await runChecked(["chroot", buildPath, "/bin/sh", "-c", CONFIGURE_SCRIPT], profile, "configure rootfs", { timeoutMs: 5 * 60_000 });
+    await runChecked(["chroot", buildPath, "/bin/sh", "-c", recipe.configure], recipe.name, "configure rootfs", { timeoutMs: 5 * 60_000 });
     renameSync(buildPath, finalPath);
   } catch (error) {
     await removeBuild(buildPath);
@@ -141,7 +162,7 @@ export async function ensureRootfs(profile: Profile, log: (line: string) => void
     if (existsSync(finalPath)) return finalPath;
     throw error;
   }
-  log(`rootfs ${profile}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`rootfs ${recipe.name}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return finalPath;
 }
 

@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { before, describe, it } from "node:test";
+import { packCheckout } from "./helpers/fresh-app";
 
 const ROOT = resolve(__dirname, "../..");
 const WORK = join(ROOT, "dist", "examples-typecheck");
@@ -23,8 +24,7 @@ const projects = [
 before(() => {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(PACKAGE_DIR, { recursive: true });
-  const [packed] = JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", WORK], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })) as { filename: string }[];
-  execFileSync("tar", ["-xzf", join(WORK, packed.filename), "-C", PACKAGE_DIR, "--strip-components=1"]);
+  execFileSync("tar", ["-xzf", packCheckout(WORK), "-C", PACKAGE_DIR, "--strip-components=1"]);
 });
 
 describe("examples typecheck against the packed package", () => {
