@@ -244,6 +244,21 @@ export async function fixDocker(name: string): Promise<void> {
   await waitForDocker(host, hostNaming(instance, host.index).consoleLog);
 }
 
+/**
+ * Makes the lab's IPv6 target unreachable from the host (a blackhole route in the host's netns, where slirp4netns
+ * and pasta open their sockets): a verification then fails for real, everything else keeps working.
+ */
+export async function blockTarget(name: string): Promise<void> {
+  const { host } = record(name);
+  await runChecked(["ip", "-n", host.netns, "-6", "route", "replace", "blackhole", `${host.target.ipv6}/128`], name, "block the target");
+}
+
+export async function unblockTarget(name: string): Promise<void> {
+  const { host } = record(name);
+  const routes = await runChecked(["ip", "-n", host.netns, "-6", "route", "show", "type", "blackhole", `${host.target.ipv6}/128`], name, "find the target's block");
+  if (routes.stdout.trim() !== "") await runChecked(["ip", "-n", host.netns, "-6", "route", "del", "blackhole", `${host.target.ipv6}/128`], name, "unblock the target");
+}
+
 /** tc netem on both ends of the host's link (each direction gets the delay and the loss). */
 export function setLinkImpairment(name: string, impairment: LinkImpairment): Promise<void> {
   const { instance, host } = record(name);

@@ -1,7 +1,7 @@
 import { isRootlessDockerError } from "../provider/errors/base";
 import {
-  breakDocker, clearLinkImpairment, fixDocker, hostExec, hostVersions, labDown, labStatus, labUp, setLinkImpairment, startSshd, stopSshd,
-  upgradeRootlessKit,
+  blockTarget, breakDocker, clearLinkImpairment, fixDocker, hostExec, hostVersions, labDown, labStatus, labUp, setLinkImpairment, startSshd, stopSshd,
+  unblockTarget, upgradeRootlessKit,
   type LabUpOptions,
 } from "./api";
 import { LabError } from "./lab-error";
@@ -14,7 +14,8 @@ const USAGE = `usage: npm run lab -- <verb>
   status [--json]                              (--json: with the versions each host runs, read from the host)
   upgrade-rootlesskit HOST VERSION             (swap the binary on a running host; the daemon keeps the old one until restarted)
   down
-  fault sshd-stop|sshd-start|docker-break|docker-fix HOST
+  fault sshd-stop|sshd-start|docker-break|docker-fix|target-block|target-unblock HOST
+      (target-block: the lab's IPv6 target unreachable from HOST, so its verification fails)
   fault netem HOST [--delay MS] [--loss PCT]   (delay needs the netem qdisc; loss falls back to nftables)
   fault netem-clear HOST
   exec HOST -- CMD
@@ -87,6 +88,8 @@ async function fault(args: string[]): Promise<void> {
     "docker-break": breakDocker,
     "docker-fix": fixDocker,
     "netem-clear": clearLinkImpairment,
+    "target-block": blockTarget,
+    "target-unblock": unblockTarget,
   };
   if (kind in simple) {
     flags(rest, {});

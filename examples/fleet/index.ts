@@ -23,7 +23,8 @@ const privateKey = config.requireSecret("privateKey");
 const adminUser = config.get("adminUser") ?? "root";
 const sudo = adminUser === "root" ? "" : "sudo -n ";
 
-const prerequisites = hosts.map(
+// Off for hosts that are prepared already (and where the `command` provider plugin is not available).
+const prerequisites = ((config.getBoolean("prerequisites") ?? true) ? hosts : []).map(
   (host) =>
     new remote.Command(`${host.name}-prerequisites`, {
       // The same pinned host key as our resource below: @pulumi/command accepts any key when hostKey is unset.
@@ -51,7 +52,7 @@ const fleet = new RootlessDockerFleet("docker-network", {
   hosts: hosts.map((host, index) => ({
     name: host.name,
     connection: { host: host.host, port: host.port, hostKey: host.hostKey },
-    dependsOn: [prerequisites[index]],
+    dependsOn: prerequisites.slice(index, index + 1),
   })),
   canary: true,
   batchSize: config.getNumber("batchSize") ?? 2,
