@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { runChecked } from "./exec";
 import { availableParallelism } from "node:os";
 import {
-  bootHost, hostExecIn, installRootlessKit, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh,
+  bootHost, hostExecIn, installRootlessKit, instanceCgroup, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh,
   type BootOptions, type HostRecord, type LabHost, type PingGroupRange,
 } from "./host";
 import { claimSubnet, currentInstance, hostNaming, type Instance } from "./instance";
@@ -22,7 +22,7 @@ import {
 import { assertPrerequisites, ensureInotifyInstances } from "./prerequisites";
 import { ensureRootfs, type Profile } from "./rootfs";
 import { ensureRootlessKit, parseRootlessKitVersion } from "./tools";
-import { childrenOf, killAndWait, processesWhere, unmountUnder } from "./system";
+import { cgroup2Mount, childrenOf, killAndWait, processesWhere, removeCgroupTree, unmountUnder } from "./system";
 
 export type { LabHost, PingGroupRange, Profile, LinkImpairment };
 export type { CommandResult } from "./exec";
@@ -150,6 +150,8 @@ async function removeLabHost(instance: Instance, index: number): Promise<void> {
   await killAndWait([...pids], naming.name);
   await unmountUnder(naming.dir, naming.name);
   await removeHostNetwork(naming);
+  const cgroups = cgroup2Mount();
+  if (cgroups !== null) removeCgroupTree(join(instanceCgroup(cgroups, instance), naming.name));
   if (existsSync(instance.knownHostsPath)) {
     const lines = readFileSync(instance.knownHostsPath, "utf8").split("\n").filter((line) => line !== "" && !line.startsWith(`${naming.ipv4} `));
     writeFileSync(instance.knownHostsPath, lines.map((line) => `${line}\n`).join(""));
@@ -178,6 +180,8 @@ export async function labDown(): Promise<void> {
   await killAndWait([...pids], instance.name);
   await unmountUnder(instance.stateDir, instance.name);
   await removeInstanceNetwork(instance);
+  const cgroups = cgroup2Mount();
+  if (cgroups !== null) removeCgroupTree(instanceCgroup(cgroups, instance));
   rmSync(instance.stateDir, { recursive: true, force: true });
 }
 

@@ -7,7 +7,7 @@ import { HOST_UID, HOST_USER, type HostNaming, type Instance } from "./instance"
 import { LabError } from "./lab-error";
 import { addHostNetwork, setNetnsSysctl } from "./network";
 import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_TAR, UNIFIED_CGROUP, type Profile } from "./rootfs";
-import { childrenOf, isGone } from "./system";
+import { cgroup2Mount, childrenOf, isGone, removeCgroupTree } from "./system";
 
 export type PingGroupRange = "open" | "closed";
 const PING_GROUP_RANGE: Record<PingGroupRange, string> = { open: "0 2147483647", closed: "1 0" };
@@ -76,17 +76,22 @@ export async function bootHost(instance: Instance, host: HostNaming, index: numb
   await addHostNetwork(instance, host);
 
   const logFd = openSync(host.consoleLog, "a");
-  const nspawn = spawn(
+  const cgroup = UNIFIED_CGROUP[options.profile] ? ownCgroup(instance, host) : null;
+  const nspawnArgv = [
     "systemd-nspawn",
-    [
-      "--boot", `--directory=${host.rootDir}`, `--machine=${host.name}`, "--register=no", "--keep-unit",
-      // Without these, runc cannot create the session keyring of a container.
-      "--system-call-filter=add_key keyctl request_key",
-      `--network-namespace-path=/run/netns/${host.netns}`,
-      `--uuid=${uuid}`,
-      `--bind=${host.dockerDataDir}:${DOCKER_DATA}`,
-      "--console=read-only",
-    ],
+    "--boot", `--directory=${host.rootDir}`, `--machine=${host.name}`, "--register=no", "--keep-unit",
+    // Without these, runc cannot create the session keyring of a container.
+    "--system-call-filter=add_key keyctl request_key",
+    `--network-namespace-path=/run/netns/${host.netns}`,
+    `--uuid=${uuid}`,
+    `--bind=${host.dockerDataDir}:${DOCKER_DATA}`,
+    "--console=read-only",
+  ];
+  // A cgroup v2 host gets a cgroup of its own, entered before nspawn starts: nspawn otherwise puts every such host in
+  // the same `/payload`, where one host's processes keep another host's units from ever stopping.
+  const nspawn = spawn(
+    cgroup ? "/bin/sh" : nspawnArgv[0],
+    cgroup ? ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...nspawnArgv] : nspawnArgv.slice(1),
     // Writable /proc/sys/net: rootless dockerd enables forwarding inside its namespace.
     {
       detached: true,
@@ -131,6 +136,22 @@ export async function bootHost(instance: Instance, host: HostNaming, index: numb
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The host's own cgroup v2 directory (created empty), under the instance's. */
+function ownCgroup(instance: Instance, host: HostNaming): string {
+  const mount = cgroup2Mount();
+  if (mount === null) {
+    throw new LabError("this machine has no cgroup v2 hierarchy", "systemd ≥ 258 (forky) needs one: mount cgroup2 (e.g. on /sys/fs/cgroup/unified)", { host: host.name, step: "boot" });
+  }
+  const path = join(instanceCgroup(mount, instance), host.name);
+  removeCgroupTree(path);
+  mkdirSync(path, { recursive: true });
+  return path;
+}
+
+export function instanceCgroup(mount: string, instance: Instance): string {
+  return join(mount, "pulumi-rootless-docker-lab", instance.name);
+}
 
 /** Hostname, machine-id, sshd host key, authorized key and Docker's enablement, written into the host's overlay. */
 async function writeIdentity(instance: Instance, host: HostNaming, uuid: string, docker: boolean): Promise<string> {

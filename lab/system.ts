@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
+import { join } from "node:path";
 import { run, sleep } from "./exec";
 import { LabError } from "./lab-error";
 
@@ -89,4 +90,17 @@ export async function killAndWait(pids: number[], owner: string, timeoutMs = 15_
     }
     await sleep(100);
   }
+}
+
+/** Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup/unified` on a hybrid machine), or null without one. */
+export function cgroup2Mount(): string | null {
+  const line = readFileSync("/proc/mounts", "utf8").split("\n").find((entry) => entry.split(" ")[2] === "cgroup2");
+  return line?.split(" ")[1] ?? null;
+}
+
+/** Removes a cgroup v2 directory and everything below it, deepest first (a cgroup is removed with rmdir once empty). */
+export function removeCgroupTree(path: string): void {
+  if (!existsSync(path)) return;
+  for (const entry of readdirSync(path, { withFileTypes: true })) if (entry.isDirectory()) removeCgroupTree(join(path, entry.name));
+  rmdirSync(path);
 }

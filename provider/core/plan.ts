@@ -278,12 +278,20 @@ function runningChanges(facts: HostFacts, desired: Record<string, string>, after
     return [{ level: "running", property: "daemon", desired: "active", actual: facts.unit.activeState || "inactive", cause: "daemon not running: a restart is needed" }];
   }
   const runningEnv = facts.running.environment;
+  // A value the script chose itself (Docker 28.5.2+: MTU 65520 and the implicit port driver with an explicit NET) is in
+  // force all the same: when the command line shows what the variable would give, writing the variable needs no restart.
+  const argv = facts.running.rootlesskitArgv === null ? null : runningNetwork(facts);
+  const onCommandLine: Record<string, string | null | undefined> = {
+    [`${MANAGED_PREFIX}NET`]: argv?.networkDriver,
+    [`${MANAGED_PREFIX}PORT_DRIVER`]: argv?.portDriver,
+    [`${MANAGED_PREFIX}MTU`]: argv?.mtu == null ? null : String(argv.mtu),
+  };
   const changes = managedNames(desired, runningEnv)
     .filter((name) => !sameValue(name, after(name), runningEnv[name]))
+    .filter((name) => runningEnv[name] !== undefined || onCommandLine[name] == null || onCommandLine[name] !== after(name))
     .map((name) => withoutUndefined({ level: "running" as const, property: name, desired: after(name), actual: runningEnv[name], cause: "pending restart" }));
   // The command line is the full truth: when the environment agrees but RootlessKit runs otherwise, say so.
-  if (facts.running.rootlesskitArgv !== null && changes.length === 0) {
-    const argv = runningNetwork(facts);
+  if (argv !== null && changes.length === 0) {
     const flags = after(`${MANAGED_PREFIX}FLAGS`);
     const expected: [string, string | undefined, string | null][] = [
       ["networkDriver", after(`${MANAGED_PREFIX}NET`), argv.networkDriver],
@@ -332,12 +340,13 @@ function capabilityProblems(spec: NetworkSpec, facts: HostFacts): CapabilityProb
       error("the pastaIpv6Compat helper needs nsenter, which is not installed", "install util-linux (nsenter), or upgrade rootlesskit to ≥ 2.3.0 and drop pastaIpv6Compat");
     }
   }
+  // Validation limits pastaIpv6Compat to pasta + IPv6, so here the version made it unneeded. Kept on purpose across a
+  // fleet (some hosts still old), it must say why nothing is installed on this one.
   if (spec.pastaIpv6Compat && rootlesskit !== null && !compatNeeded(spec, facts)) {
-    // Kept on purpose across a fleet (some hosts still old): say why nothing is installed here.
-    const why = spec.networkDriver === "pasta" && spec.ipv6
-      ? `rootlesskit ${rootlesskit} gives pasta IPv6 itself (≥ ${PASTA_IPV6_ROOTLESSKIT})`
-      : `it only applies to networkDriver "pasta" with ipv6`;
-    warning(`pastaIpv6Compat installs nothing on this host: ${why}`, "nothing to do; remove pastaIpv6Compat once no host runs rootlesskit < 2.3.0");
+    warning(
+      `pastaIpv6Compat installs nothing on this host: rootlesskit ${rootlesskit} gives pasta IPv6 itself (≥ ${PASTA_IPV6_ROOTLESSKIT})`,
+      `nothing to do; remove pastaIpv6Compat once no host runs rootlesskit < ${PASTA_IPV6_ROOTLESSKIT}`,
+    );
   }
   if (spec.networkDriver === "gvisor-tap-vsock" && olderThan(rootlesskit, GVISOR_ROOTLESSKIT)) {
     error(`rootlesskit ${rootlesskit} has no gvisor-tap-vsock network driver; needs ≥ ${GVISOR_ROOTLESSKIT}`, `upgrade rootlesskit, or use networkDriver "slirp4netns" or "pasta"`);

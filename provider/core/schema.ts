@@ -31,7 +31,6 @@ const OWNED_FLAGS: Record<string, string> = {
   "--port-driver": "portDriver",
   "--ipv6": "ipv6",
   "--disable-host-loopback": "disableHostLoopback",
-  "--detach-netns": "detachNetns",
   "--state-dir": "the unit's DOCKERD_ROOTLESS_ROOTLESSKIT_STATE_DIR (not managed here)",
   "--copy-up": "dockerd-rootless.sh (it sets --copy-up itself)",
   "--propagation": "dockerd-rootless.sh (it sets --propagation itself)",
@@ -285,6 +284,8 @@ function crossFieldProblems(raw: unknown): InputProblem[] {
   const ipv6 = knownField(raw, ["ipv6"], fields.ipv6);
   const mtu = knownField(raw, ["mtu"], fields.mtu);
   const compat = knownField(raw, ["pastaIpv6Compat"], fields.pastaIpv6Compat);
+  const detach = knownField(raw, ["detachNetns"], fields.detachNetns);
+  const extra = knownField(raw, ["extraFlags"], fields.extraFlags);
   const problems: InputProblem[] = [];
   const add = (property: string, reason: string) => problems.push({ property, reason });
 
@@ -300,6 +301,11 @@ function crossFieldProblems(raw: unknown): InputProblem[] {
   }
   if (compat === true && net !== SKIP && ipv6 !== SKIP && (net !== "pasta" || !ipv6)) {
     add("pastaIpv6Compat", `pastaIpv6Compat only applies to networkDriver "pasta" with ipv6: true (got networkDriver "${net}", ipv6 ${ipv6})`);
+  }
+  // dockerd-rootless.sh before Docker 29.5 does not read DETACH_NETNS: there `--detach-netns` can only come through
+  // FLAGS (extraFlags). Both at once would say it twice, possibly with different values.
+  if (detach !== SKIP && detach !== undefined && extra !== SKIP && extra.some((flag) => flag.split("=")[0] === "--detach-netns")) {
+    add("extraFlags", `--detach-netns in extraFlags and detachNetns set: use one (extraFlags where dockerd-rootless.sh does not read DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS, before Docker 29.5)`);
   }
   if (ipv6 === true && mtu !== SKIP && mtu !== undefined && mtu < 1280) add("mtu", `mtu ${mtu} is below 1280, the minimum IPv6 needs`);
   if (net !== SKIP && net !== "slirp4netns") {

@@ -5,13 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 process.env.RDL_LAB = "versiontest";
 import { hostExec, labDown, labUp, upgradeRootlessKit, type LabHost } from "../../lab/api";
+import { runCli } from "../../provider/cli/main";
+import * as engine from "../../provider/engine";
 import { applyHost, inspectHost } from "../../provider/engine";
-import { hostState, userCommand } from "../helpers/host-state";
+import { hostState, startFrom, userCommand } from "../helpers/host-state";
 import { labSpec } from "../helpers/lab-spec";
 import { ROOTLESSKIT_2, ROOTLESSKIT_3 } from "../helpers/lab-versions";
 
@@ -27,6 +31,8 @@ const inNamespace = (command: string) =>
   `child=$(cat ${STATE_DIR}/child_pid) && if [ -e ${STATE_DIR}/netns ] && nsenter -U --preserve-credentials -t $child --net=/proc/$child/root${STATE_DIR}/netns true 2>/dev/null; ` +
   `then nsenter -U --preserve-credentials -t $child --net=/proc/$child/root${STATE_DIR}/netns ${command}; else nsenter -U --preserve-credentials -n -t $child ${command}; fi`;
 /** The user journal's "Started" lines of docker.service since `since` (epoch seconds): one per (re)start. */
+/** Fetches the lab target over IPv4 from inside the RootlessKit namespace; the target answers with the source it saw. */
+const ipv4FromNamespace = (host: LabHost) => userCommand(host, inNamespace(`curl -sS -m 10 http://${host.target.ipv4}:${host.target.ipv6TcpPort}/`));
 const startsSince = async (host: LabHost, since: number) =>
   Number((await hostExec(host.name, `journalctl --since @${since} USER_UNIT=docker.service -o cat | grep -c '^Started ' || true`)).stdout.trim());
 
@@ -117,5 +123,123 @@ describe("versions users run, on real hosts", { timeout: 1_800_000 }, () => {
       assert.equal(await invocationId(trixie), before);
       assert.ok(result.warnings.some((warning) => /pastaIpv6Compat/.test(warning) && new RegExp(ROOTLESSKIT_2.replace(/\./g, "\\.")).test(warning)), JSON.stringify(result.warnings));
     });
+  });
+  describe(`RootlessKit ${ROOTLESSKIT_3} (forky's passt)`, () => {
+    const noVerify = { enabled: false };
+
+    it("pasta without ipv6: pasta gets --ipv4-only, the daemon runs, and IPv4 goes through pasta", async () => {
+      const result = await applyHost(labSpec(forky3, { networkDriver: "pasta", verify: noVerify }));
+      assert.equal(result.restarted, true);
+      const state = await hostState(forky3);
+      assert.equal(state.active, "active");
+      assert.match(state.rootlesskit, /--net=pasta/);
+      assert.doesNotMatch(state.rootlesskit, / --ipv6\b/);
+      assert.match(await pastaCommandLine(forky3), /--ipv4-only/);
+      // rootlesskit#591 saw pasta refuse this ("Dual stack forward, but IPv6 not enabled") with passt 2026_05.
+      assert.doesNotMatch((await hostExec(forky3.name, "journalctl USER_UNIT=docker.service -o cat")).stdout, /Dual stack forward/);
+      assert.match(await ipv4FromNamespace(forky3), new RegExp(`^rdl-target ${forky3.target.ipv4.replace(/\./g, "\\.")} from `));
+      assert.doesNotMatch(await userCommand(forky3, inNamespace("ip -6 addr show dev tap0 scope global")), /inet6 /);
+    });
+
+    it("pasta + ipv6: the namespace gets RootlessKit's fixed fd00::100 via fd00::2 and the target answers", async () => {
+      const result = await applyHost(labSpec(forky3, { networkDriver: "pasta", ipv6: true, verify: target(forky3) }));
+      const pasta = await pastaCommandLine(forky3);
+      assert.match(pasta, /--address=fd00::100/);
+      assert.match(pasta, /--gateway=fd00::2/);
+      assert.doesNotMatch(pasta, /--ipv4-only/);
+      assert.match(await userCommand(forky3, inNamespace("ip -6 addr show dev tap0 scope global")), /inet6 fd00::100\//);
+      assert.equal(result.verification?.reachable, true, JSON.stringify(result.verification));
+      assert.equal(result.verification?.tcp, true);
+    });
+
+    it("builtin port driver: the --source-ip-transparent default (not on the command line) is not drift", async () => {
+      const spec = labSpec(forky3, { networkDriver: "slirp4netns", portDriver: "builtin", ipv6: true, verify: target(forky3) });
+      const applied = await applyHost(spec);
+      assert.equal(applied.verification?.reachable, true, JSON.stringify(applied.verification));
+      assert.doesNotMatch((await hostState(forky3)).rootlesskit, /source-ip-transparent/);
+      const before = await invocationId(forky3);
+      const { plan } = await inspectHost(spec);
+      assert.equal(plan.differs, false, JSON.stringify(plan.changes));
+      const again = await applyHost(spec);
+      assert.equal(again.restarted, false);
+      assert.equal(await invocationId(forky3), before);
+    });
+
+    it("gvisor-tap-vsock with ipv6 is refused before anything is written; without ipv6 it runs", async () => {
+      const before = { state: await hostState(forky3), id: await invocationId(forky3) };
+      const hostsFile = join(mkdtempSync(join(tmpdir(), "versiontest-")), "hosts.yaml");
+      writeFileSync(hostsFile, JSON.stringify({ hosts: [{ name: forky3.name, networkDriver: "gvisor-tap-vsock", ipv6: true }] }));
+      let output = "";
+      const code = await runCli(["apply", "--lab", "--hosts", hostsFile], { stdout: (text) => (output += text), stderr: (text) => (output += text), interactive: false, engine });
+      assert.equal(code, 1, output);
+      assert.match(output, /gvisor-tap-vsock/);
+      assert.deepEqual(await hostState(forky3), before.state);
+      assert.equal(await invocationId(forky3), before.id);
+
+      await applyHost(labSpec(forky3, { networkDriver: "gvisor-tap-vsock", verify: noVerify }));
+      const state = await hostState(forky3);
+      assert.equal(state.active, "active");
+      assert.match(state.rootlesskit, /--net=gvisor-tap-vsock/);
+      assert.match(await ipv4FromNamespace(forky3), /^rdl-target /);
+    });
+  });
+
+  describe("forky: Docker 28.5.2 with Debian's RootlessKit 2.0.2", () => {
+    it("NET=pasta alone runs with MTU 65520 and the implicit port driver; the plan reports that and needs no restart", async () => {
+      const state = await startFrom(forky, "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta\n");
+      // moby#47765 (fixed in 28.5.2): an explicit NET no longer falls back to MTU 1500; pasta defaults to implicit.
+      assert.match(state.rootlesskit, /--mtu=65520/);
+      assert.match(state.rootlesskit, /--port-driver=implicit/);
+      const spec = labSpec(forky, { networkDriver: "pasta", verify: { enabled: false } });
+      const { plan, running } = await inspectHost(spec);
+      assert.deepEqual(running, { networkDriver: "pasta", portDriver: "implicit", ipv6: false, mtu: 65520 });
+      assert.deepEqual(plan.changes.filter((change) => change.level === "running"), []);
+      assert.equal(plan.restart, false);
+      const before = await invocationId(forky);
+      const result = await applyHost(spec);
+      assert.equal(result.restarted, false);
+      assert.equal(await invocationId(forky), before);
+      assert.match((await hostState(forky)).dropIn ?? "", /DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520/);
+    });
+
+    it("--detach-netns through FLAGS (the script reads no DETACH_NETNS before 29.5): Docker 28.5.2 cannot run with it, and the apply rolls back", async () => {
+      const spec = labSpec(forky, { networkDriver: "slirp4netns", ipv6: true, verify: target(forky) });
+      await applyHost(spec);
+      const before = await hostState(forky);
+      await assert.rejects(applyHost(labSpec(forky, { networkDriver: "slirp4netns", ipv6: true, extraFlags: ["--detach-netns"], verify: target(forky) })), (error: unknown) => {
+        // dockerd stays in the host's network namespace, where the user may not create iptables chains.
+        assert.match(String(error), /iptables/);
+        assert.match(String(error), /restored/);
+        return true;
+      });
+      const after = await hostState(forky);
+      assert.equal(after.dropIn, before.dropIn);
+      assert.equal(after.active, "active");
+      assert.doesNotMatch(after.rootlesskit, /--detach-netns/);
+    });
+  });
+
+  it("bookworm with Docker running: the facts of a running RootlessKit 1.1.0 daemon, read from the host", async () => {
+    const { facts, plan } = await inspectHost(labSpec(bookworm, { networkDriver: "slirp4netns", ipv6: true }));
+    assert.equal(facts.versions.rootlesskit, "1.1.0");
+    assert.match(String(facts.versions.dockerd), /^20\.10\./);
+    assert.equal(facts.unit.activeState, "active");
+    assert.ok(facts.running.childPid !== null && facts.running.childPid > 0);
+    const argv = (facts.running.rootlesskitArgv ?? []).join(" ");
+    assert.equal(argv, (await hostState(bookworm)).rootlesskit, "the facts hold the command line that runs");
+    assert.match(argv, /--net=slirp4netns/);
+    assert.match(argv, /--port-driver=builtin/);
+    assert.ok(facts.running.slirp4netnsArgv !== null, "slirp4netns runs");
+    assert.equal(facts.binaries.pasta, null, "bookworm has no passt");
+    assert.equal(plan.problems.filter((problem) => problem.severity === "error").length, 0, JSON.stringify(plan.problems));
+    // Docker 20.10 passes no --state-dir: RootlessKit 1.1.0 made its own under /tmp, found through the lock it holds.
+    assert.doesNotMatch(argv, /--state-dir/);
+    // TCP only: bookworm's slirp4netns 1.2.0 (libslirp 4.7) answers no ICMPv6 echo to the target (seen in the lab).
+    const tcpOnly = { ...target(bookworm), targets: [{ address: bookworm.target.ipv6, tcpPort: bookworm.target.ipv6TcpPort, icmp: false }] };
+    const applied = await applyHost(labSpec(bookworm, { networkDriver: "slirp4netns", ipv6: true, verify: tcpOnly }));
+    assert.match((await hostState(bookworm)).rootlesskit, / --ipv6\b/);
+    assert.equal(applied.verification?.reachable, true, JSON.stringify(applied.verification));
+    const pasta = await inspectHost(labSpec(bookworm, { networkDriver: "pasta" }));
+    assert.ok(pasta.plan.problems.some((problem) => problem.severity === "error" && /1\.1\.0 has no pasta/.test(problem.message)), JSON.stringify(pasta.plan.problems));
   });
 });

@@ -52,6 +52,17 @@ describe("planHost properties", () => {
     assert.deepEqual(planHost(spec, { ...facts, dropIn: { ...facts.dropIn, content: written.content } }).writes, []);
   });
 
+  test("a value the script chose itself and the command line shows (Docker 28.5.2: MTU 65520, implicit) needs no restart", () => {
+    const { spec, facts } = fixture("no-op");
+    const environment = { DOCKERD_ROOTLESS_ROOTLESSKIT_NET: "pasta", DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS: "--ipv6" };
+    const plan = planHost(spec, { ...facts, running: { ...facts.running, environment } });
+    assert.equal(plan.restart, false);
+    assert.deepEqual(plan.changes.filter((change) => change.level === "running"), []);
+    // What the command line does not show is still a pending restart.
+    const otherMtu = { ...facts.running, environment, rootlesskitArgv: (facts.running.rootlesskitArgv ?? []).map((arg: string) => (arg === "--mtu=65520" ? "--mtu=1500" : arg)) };
+    assert.deepEqual(planHost(spec, { ...facts, running: otherMtu }).changes.filter((change) => change.level === "running").map((change) => change.property), ["DOCKERD_ROOTLESS_ROOTLESSKIT_MTU"]);
+  });
+
   test("a missing driver binary is an error naming the binary", () => {
     const { spec, facts } = fixture("no-op");
     const plan = planHost(spec, { ...facts, binaries: { ...facts.binaries, pasta: null } });

@@ -93,6 +93,13 @@ describe("every problem at once, with property paths", () => {
     assert.match(found[0].reason, /managed by ipv6/);
   });
 
+  test("--detach-netns may come through extraFlags (scripts before Docker 29.5 read no DETACH_NETNS), but not beside detachNetns", () => {
+    assert.deepEqual(desiredEnvironment(valid(base({ networkDriver: "slirp4netns", ipv6: true, extraFlags: ["--detach-netns"] }))).DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS, "--ipv6 --detach-netns");
+    const found = problems(base({ networkDriver: "slirp4netns", detachNetns: true, extraFlags: ["--detach-netns"] }));
+    assert.deepEqual(found.map((problem) => problem.property), ["extraFlags"]);
+    assert.match(found[0].reason, /use one/);
+  });
+
   test("containerIpv6 prefix must be a /64 ULA outside fd00::/64", () => {
     valid(base({ containerIpv6: { fixedCidrV6: "fd12:3456:789a:1::/64" } }));
     for (const bad of ["fd00::/64", "2001:db8::/64", "fd12::/48", "nonsense"]) {

@@ -1,10 +1,20 @@
 # Locate the running RootlessKit of a main PID and enter its network namespace. The state dir is the one
-# RootlessKit was started with (--state-dir), else the variable dockerd-rootless.sh reads, else its default.
+# RootlessKit was started with (--state-dir), else the one whose lock it holds open (Docker < 25 passes no
+# --state-dir: RootlessKit 1.x then makes /tmp/rootlesskitNNN), else the variable dockerd-rootless.sh reads,
+# else its default.
 rdn_b64() { base64 -w 0; }
 rdn_state_dir() {
   rdn_sd=
   if [ -r "/proc/$1/cmdline" ]; then
     rdn_sd=$(tr '\0' '\n' < "/proc/$1/cmdline" | awk 'p { print; exit } /^--state-dir=/ { sub(/^--state-dir=/, ""); print; exit } $0 == "--state-dir" { p = 1 }')
+  fi
+  if [ -z "$rdn_sd" ] && [ -d "/proc/$1/fd" ]; then
+    for rdn_fd in "/proc/$1/fd"/*; do
+      rdn_lock=$(readlink "$rdn_fd" 2>/dev/null) || continue
+      case $rdn_lock in
+        */lock) if [ -e "${rdn_lock%/lock}/child_pid" ]; then rdn_sd=${rdn_lock%/lock}; break; fi ;;
+      esac
+    done
   fi
   if [ -z "$rdn_sd" ] && [ -r "/proc/$1/environ" ]; then
     rdn_sd=$(tr '\0' '\n' < "/proc/$1/environ" | sed -n 's/^DOCKERD_ROOTLESS_ROOTLESSKIT_STATE_DIR=//p' | head -n 1)
