@@ -59,6 +59,12 @@ export interface LabUpOptions {
   rootlesskit?: string;
 }
 
+/** Builds what hosts of these profiles with these RootlessKit releases need (cached by version), booting nothing. */
+export async function labPrepare(profiles: Profile[], rootlesskits: string[]): Promise<void> {
+  for (const profile of profiles) await ensureRootfs(profile, log);
+  for (const version of rootlesskits) await ensureRootlessKit(parseRootlessKitVersion(version), log);
+}
+
 /** Hosts booting at once: beyond a few per core, boots only slow each other down until every wait runs out. */
 function bootsInFlight(): number {
   return Number(process.env.RDL_LAB_BOOTS_IN_FLIGHT ?? 0) || 4 * availableParallelism();

@@ -1,7 +1,7 @@
 import { isRootlessDockerError } from "../provider/errors/base";
 import {
-  blockTarget, breakDocker, clearLinkImpairment, fixDocker, hostExec, hostVersions, labDown, labStatus, labUp, setLinkImpairment, startSshd, stopSshd,
-  unblockTarget, upgradeRootlessKit,
+  blockTarget, breakDocker, clearLinkImpairment, fixDocker, hostExec, hostVersions, labDown, labPrepare, labStatus, labUp, setLinkImpairment,
+  startSshd, stopSshd, unblockTarget, upgradeRootlessKit,
   type LabUpOptions,
 } from "./api";
 import { LabError } from "./lab-error";
@@ -12,6 +12,7 @@ const USAGE = `usage: npm run lab -- <verb>
   up [--hosts N] [--profile trixie|bookworm|forky[,…]] [--rootlesskit VERSION] [--no-docker] [--ping-group-range open|closed]
       (N hosts of each profile; several \`up\` add to the same lab; --rootlesskit builds 2.x/3.x from the Go module proxy)
   status [--json]                              (--json: with the versions each host runs, read from the host)
+  prepare [--profile P[,…]|all] [--rootlesskit V[,…]]   (build root file systems and RootlessKit releases, boot nothing)
   upgrade-rootlesskit HOST VERSION             (swap the binary on a running host; the daemon keeps the old one until restarted)
   down
   fault sshd-stop|sshd-start|docker-break|docker-fix|target-block|target-unblock HOST
@@ -48,16 +49,21 @@ function numberFlag(value: string | undefined, name: string): number | undefined
   return parsed;
 }
 
-async function up(args: string[]): Promise<void> {
-  const given = flags(args, { hosts: "value", profile: "value", "no-docker": "switch", "ping-group-range": "value", rootlesskit: "value" });
-  const profiles = (given.get("profile") ?? "trixie").split(",");
+function parseProfiles(list: string): Profile[] {
+  const profiles = list.split(",");
   const unknown = profiles.find((profile) => !PROFILES.includes(profile as Profile));
   if (unknown !== undefined) throw usageError(`unknown profile "${unknown}"`);
+  return profiles as Profile[];
+}
+
+async function up(args: string[]): Promise<void> {
+  const given = flags(args, { hosts: "value", profile: "value", "no-docker": "switch", "ping-group-range": "value", rootlesskit: "value" });
+  const profiles = parseProfiles(given.get("profile") ?? "trixie");
   const range = given.get("ping-group-range") ?? "open";
   if (range !== "open" && range !== "closed") throw usageError(`--ping-group-range must be open or closed, got "${range}"`);
   const options: LabUpOptions = {
     hosts: numberFlag(given.get("hosts"), "hosts") ?? 1,
-    profile: profiles as Profile[],
+    profile: profiles,
     docker: !given.has("no-docker"),
     pingGroupRange: range,
     rootlesskit: given.get("rootlesskit"),
@@ -125,6 +131,12 @@ async function main(argv: string[]): Promise<number> {
     case "status":
       await status(args);
       return 0;
+    case "prepare": {
+      const given = flags(args, { profile: "value", rootlesskit: "value" });
+      const profiles = given.get("profile") === "all" ? [...PROFILES] : parseProfiles(given.get("profile") ?? "trixie");
+      await labPrepare(profiles, (given.get("rootlesskit") ?? "").split(",").filter(Boolean));
+      return 0;
+    }
     case "upgrade-rootlesskit": {
       const [host, version, ...rest] = args;
       if (host === undefined || version === undefined) throw usageError("upgrade-rootlesskit needs HOST and VERSION");
