@@ -9,13 +9,13 @@ import { performance } from "node:perf_hooks";
 import { Client } from "ssh2";
 import { run } from "../lab/exec";
 import type { LabHost } from "../lab/api";
-import { LAB_DEFAULTS, labHostEntries } from "../provider/cli/lab";
+import { LAB_DEFAULTS, labHostEntries } from "../lab/cli-hosts";
 import { TRACE_ENV } from "../provider/transport";
 import { labInputs } from "../tests/helpers/lab-spec";
 import { startProviderHost } from "../tests/helpers/provider-host";
 import { BenchError } from "./bench-error";
 import { mapBounded } from "../provider/cli/run";
-import type { LabHostInfo } from "../provider/cli/lab";
+import type { LabHostInfo } from "../lab/cli-hosts";
 
 /** How the benchmark reaches one lab host: its own address, or the relay's loopback port. */
 export interface Endpoint extends Omit<LabHostInfo, "target"> {

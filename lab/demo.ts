@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { readHostsFile, resolveHosts } from "../provider/cli/hosts";
-import { labHostEntries } from "../provider/cli/lab";
+import { labHostEntries } from "./cli-hosts";
 import { runCli } from "../provider/cli/main";
 import { EXIT } from "../provider/cli/run";
 import { removeHost } from "../provider/engine";
@@ -80,7 +80,7 @@ async function demoHosts(): Promise<LabHost[]> {
 async function resetFromEarlierRun(hostsFile: string): Promise<void> {
   const document = readHostsFile(hostsFile);
   if (!document.ok) throw new Error(JSON.stringify(document.problems));
-  const hosts = resolveHosts(document.value, labHostEntries(labStatus()));
+  const hosts = resolveHosts(document.value, { lab: labHostEntries(labStatus()) });
   if (!hosts.ok) throw new Error(hosts.problems.map((problem) => `${problem.property}: ${problem.reason}`).join("\n"));
   const removed = await Promise.all(hosts.value.map(async (host) => ((await removeHost(host.spec)).restarted ? host.name : null)));
   const names = removed.filter((name) => name !== null);

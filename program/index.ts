@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RootlessDockerFleet } from "pulumi-rootless-docker";
 import { resolveHosts, type HostEntry } from "../provider/cli/hosts";
-import { LAB_DEFAULTS, labHostEntries, readLab } from "../provider/cli/lab";
+import { LAB_DEFAULTS, labHostEntries, readLab } from "../lab/cli-hosts";
 
 async function main() {
   const config = new pulumi.Config();
@@ -19,7 +19,7 @@ async function main() {
     lab = labHostEntries(labHosts.value);
   }
   const defaults = config.getObject<Record<string, unknown>>("defaults") ?? (lab ? LAB_DEFAULTS : {});
-  const hosts = resolveHosts({ defaults, hosts: configured ?? [], baseDir: process.cwd() }, lab);
+  const hosts = resolveHosts({ defaults, hosts: configured ?? [], baseDir: process.cwd() }, { lab });
   if (!hosts.ok) {
     throw new Error(`invalid hosts in stack config:\n${hosts.problems.map((problem) => `  ${problem.property}: ${problem.reason}`).join("\n")}`);
   }

@@ -10,7 +10,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type * as pulumi from "@pulumi/pulumi";
 import { compatHelperInstalled, observedInputs } from "./core/plan";
-import { containsUnknown, networkArgsSchema, validateNetworkArgs } from "./core/schema";
+import { containsUnknown, describeProblem, networkArgsSchema, validateNetworkArgs } from "./core/schema";
 import type { NetworkDriver, NetworkSpec, PortDriver, VerificationResult } from "./core/types";
 import { applyHost, assertCapable, capabilityWarnings, inspectHost, removeHost } from "./engine";
 import type { InspectResult } from "./engine/types";
@@ -63,8 +63,8 @@ export type NetworkState = NetworkSpec & NetworkOutputs;
 export const provider: pulumi.dynamic.ResourceProvider = {
   /** Validation only, no I/O; values Pulumi does not know yet (preview) are passed through unjudged. */
   async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
-    const validation = validateNetworkArgs(news);
-    return { inputs: news, failures: validation.ok ? [] : validation.problems };
+    const validation = validateNetworkArgs(news, environment());
+    return { inputs: news, failures: validation.ok ? [] : validation.problems.map((problem) => ({ property: problem.property, reason: describeProblem(problem) })) };
   },
 
   async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.DiffResult> {
@@ -122,18 +122,21 @@ export interface ValidatedInputs {
   rollout?: Rollout;
 }
 
+/** A connection without a credential uses the agent of the provider's environment, as @pulumi/command does. */
+const environment = () => ({ sshAuthSock: process.env.SSH_AUTH_SOCK });
+
 /** Invalid inputs cannot get here past `check`, except from a state written by an incompatible version. */
 export function validated(raw: Record<string, unknown>, step: string): ValidatedInputs {
-  const validation = validateNetworkArgs(pickInputs(raw));
+  const validation = validateNetworkArgs(pickInputs(raw), environment());
   // The spec (what reaches the host) has no rollout: it is read from the validated raw inputs instead.
   if (validation.ok) return { spec: validation.value, warnings: validation.warnings, ...(raw.rollout === undefined ? {} : { rollout: raw.rollout as Rollout }) };
-  const problems = validation.problems.map((problem) => `  ${problem.property}: ${problem.reason}`).join("\n");
+  const problems = validation.problems.map((problem) => `  ${problem.property}: ${describeProblem(problem)}`).join("\n");
   throw new Error(`RootlessDockerNetwork: ${step}: the inputs are invalid:\n${problems}\n  fix: correct the inputs named above (a state from an incompatible version needs \`pulumi refresh\` after fixing them)`);
 }
 
 /** The spec an earlier apply recorded; undefined when the state cannot be read as inputs any more. */
 export function storedSpec(olds: Record<string, unknown>): NetworkSpec | undefined {
-  const validation = validateNetworkArgs(pickInputs(olds));
+  const validation = validateNetworkArgs(pickInputs(olds), environment());
   return validation.ok ? validation.value : undefined;
 }
 

@@ -16,15 +16,15 @@ export interface ConnectionArgs {
   host: pulumi.Input<string>;
   /** SSH port (default 22). */
   port?: pulumi.Input<number>;
-  /** Login user: the user that runs rootless Docker (default "root"). */
-  user?: pulumi.Input<string>;
+  /** Login user: the (non-root) user that runs rootless Docker. Required: rootless Docker never runs as root. */
+  user: pulumi.Input<string>;
   /** Password authentication. */
   password?: pulumi.Input<string>;
   /** Private key: the key's text (OpenSSH or PEM), not a path. */
   privateKey?: pulumi.Input<string>;
   /** Passphrase of `privateKey`. */
   privateKeyPassword?: pulumi.Input<string>;
-  /** Path of an SSH agent socket (as SSH_AUTH_SOCK). */
+  /** Path of an SSH agent socket; default `SSH_AUTH_SOCK` of the environment, as `@pulumi/command` does. */
   agentSocketPath?: pulumi.Input<string>;
   /** Dial attempts before giving up (default 10); -1 = unlimited. */
   dialErrorLimit?: pulumi.Input<number>;

@@ -1,16 +1,25 @@
-/** Command-line parsing for `rootless-docker-net`: every mistake is reported with the usage text. */
-import { parseArgs } from "node:util";
+/**
+ * Command-line parsing and help for `rootless-docker-net`. Kept free of other modules (and of the engine),
+ * so `--version` and `--help` load nothing else. A mistake gets one line and a hint, not the whole usage.
+ */
+import { closest } from "../core/suggest";
 import type { WaveOptions } from "../core/waves";
 
-export const COMMANDS = ["plan", "apply", "verify"] as const;
+export const COMMANDS = ["plan", "apply", "verify", "validate"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface CliOptions {
   command: Command;
-  /** The YAML hosts file; with `lab`, it only supplies defaults and per-host overrides. */
+  /** The YAML hosts file (`-` = standard input); with `lab`, it only supplies defaults and per-host overrides. */
   hostsFile?: string;
   lab: boolean;
   json: boolean;
+  /** No progress lines on stderr. */
+  quiet: boolean;
+  /** Only these hosts, by name. */
+  limit?: string[];
+  /** Append one JSON line per SSH connection and command to this file. */
+  trace?: string;
   concurrency: number;
   waves: WaveOptions;
 }
@@ -21,72 +30,186 @@ export interface CliOptions {
  */
 export const DEFAULT_CONCURRENCY = 32;
 
-export const USAGE = `usage: rootless-docker-net <plan|apply|verify> (--hosts FILE | --lab [--hosts FILE]) [options]
+interface OptionSpec {
+  name: string;
+  short?: string;
+  /** The value's placeholder; absent for a flag. */
+  value?: string;
+  help: string;
+  commands: readonly Command[];
+}
 
-  plan      show per host what differs (file / effective / running) and capability problems; changes nothing
-  apply     converge the hosts wave by wave and verify IPv6 reachability
-  verify    check IPv6 reachability only
+const HOST_COMMANDS: readonly Command[] = ["plan", "apply", "verify"];
 
-  --hosts FILE         YAML with optional "defaults:" and "hosts:" (name, connection, overrides)
-  --lab                take the hosts from the test lab (instance $RDL_LAB, default "lab");
-                       a --hosts file then supplies defaults and overrides by host name
-                       (without one: slirp4netns with IPv6, verification required)
-  --json               print one JSON document instead of tables
-  --concurrency N      hosts worked on at the same time (default ${DEFAULT_CONCURRENCY})
-  --batch-size N       apply: hosts per wave (default: a quarter of the hosts, at least 1)
-  --max-unavailable N  apply: hosts restarting at once (instead of --batch-size)
-  --canary N           apply: a first wave of N hosts
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "hosts", value: "FILE", help: 'YAML with "hosts:" (name, connection, overrides) and optional "defaults:"; - reads standard input', commands: COMMANDS },
+  { name: "lab", help: "the hosts of the test lab (repository checkout only; instance $RDL_LAB); a --hosts file then supplies defaults and overrides by name", commands: COMMANDS },
+  { name: "limit", value: "NAME[,NAME]", help: "only these hosts (repeatable)", commands: COMMANDS },
+  { name: "json", help: "print one JSON document (schemaVersion 1) on stdout, for every outcome", commands: COMMANDS },
+  { name: "quiet", short: "q", help: "no progress lines on stderr", commands: HOST_COMMANDS },
+  { name: "concurrency", value: "N", help: `hosts worked on at the same time (default ${DEFAULT_CONCURRENCY})`, commands: HOST_COMMANDS },
+  { name: "batch-size", value: "N", help: "hosts per wave (default: a quarter of the hosts, at least 1)", commands: ["apply"] },
+  { name: "max-unavailable", value: "N", help: "hosts restarting at once (instead of --batch-size)", commands: ["apply"] },
+  { name: "canary", value: "N", help: "a first wave of N hosts", commands: ["apply"] },
+  { name: "trace", value: "FILE", help: "append one JSON line per SSH connection and remote command to FILE", commands: HOST_COMMANDS },
+  { name: "help", short: "h", help: "this help", commands: COMMANDS },
+];
 
-exit codes: 0 nothing differs / all verified; 2 differences found (plan) or IPv6 unreachable
-(verify, apply); 1 error (a host could not be reached or failed; invalid input)`;
+const SUMMARIES: Record<Command, string> = {
+  plan: "show per host what differs (file / effective / running) and capability problems; changes nothing",
+  apply: "converge the hosts wave by wave, restarting Docker where needed, and verify IPv6 reachability",
+  verify: "check IPv6 reachability only; changes nothing",
+  validate: "check the hosts file (every problem at once); connects to nothing",
+};
 
-export type ParsedArgs = { ok: true; options: CliOptions } | { ok: false; message: string };
+const EXIT_CODES: Record<Command, string> = {
+  plan: "0 nothing differs; 2 differences found; 1 error (a host unreachable or blocked, invalid input)",
+  apply: "0 converged and verified; 2 converged, but IPv6 unreachable on a host; 1 error (a host failed, invalid input)",
+  verify: "0 every host reachable; 2 IPv6 unreachable on a host; 1 error (a host could not be checked, invalid input)",
+  validate: "0 valid; 1 invalid",
+};
+
+export function usage(): string {
+  const commands = COMMANDS.map((command) => `  ${command.padEnd(9)} ${SUMMARIES[command]}`).join("\n");
+  return `usage: rootless-docker-net COMMAND (--hosts FILE | --lab) [options]
+
+${commands}
+
+  rootless-docker-net help COMMAND    options and exit codes of a command
+  rootless-docker-net --version
+`;
+}
+
+export function commandHelp(command: Command): string {
+  const options = OPTIONS.filter((option) => option.commands.includes(command));
+  const label = (option: OptionSpec) => `${option.short ? `-${option.short}, ` : ""}--${option.name}${option.value ? ` ${option.value}` : ""}`;
+  const width = Math.max(...options.map((option) => label(option).length));
+  return `usage: rootless-docker-net ${command} (--hosts FILE | --lab) [options]
+
+${SUMMARIES[command]}
+
+${options.map((option) => `  ${label(option).padEnd(width)}  ${option.help}`).join("\n")}
+
+exit codes: ${EXIT_CODES[command]}
+`;
+}
+
+export type ParsedArgs =
+  | { kind: "run"; options: CliOptions }
+  | { kind: "help"; command?: Command }
+  | { kind: "version"; json: boolean }
+  | { kind: "error"; message: string; fix: string; command?: Command; json: boolean };
 
 export function parseCliArgs(argv: readonly string[]): ParsedArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        hosts: { type: "string" },
-        lab: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        concurrency: { type: "string" },
-        "batch-size": { type: "string" },
-        "max-unavailable": { type: "string" },
-        canary: { type: "string" },
-      },
-    });
-  } catch (error) {
-    return { ok: false, message: (error as Error).message };
+  const positionals: string[] = [];
+  const values = new Map<string, string[]>();
+  const errors: { message: string; fix?: string }[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index];
+    if (arg === "--") {
+      positionals.push(...argv.slice(index + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      positionals.push(arg);
+      continue;
+    }
+    if (arg === "--version") {
+      values.set("version", ["true"]);
+      continue;
+    }
+    const [written, inline] = arg.startsWith("--") ? splitOnce(arg.slice(2), "=") : [arg.slice(1), undefined];
+    const spec = arg.startsWith("--") ? OPTIONS.find((option) => option.name === written) : OPTIONS.find((option) => option.short === written);
+    if (!spec) {
+      errors.push({ message: `unknown option ${arg.split("=")[0]}`, fix: suggestOption(written) });
+      continue;
+    }
+    let value: string | undefined = inline;
+    if (spec.value === undefined) {
+      if (inline !== undefined) errors.push({ message: `--${spec.name} takes no value (got "${inline}")` });
+      value = "true";
+    } else if (value === undefined) {
+      value = argv[index + 1];
+      if (value === undefined || (value.startsWith("-") && value !== "-")) {
+        errors.push({ message: `--${spec.name} needs a value: --${spec.name} ${spec.value}` });
+        continue;
+      }
+      index++;
+    }
+    values.set(spec.name, [...(values.get(spec.name) ?? []), value]);
   }
-  const { values, positionals } = parsed;
-  const [command, ...extra] = positionals;
-  if (!COMMANDS.includes(command as Command)) return { ok: false, message: command ? `unknown command "${command}"` : "a command is required" };
-  if (extra.length > 0) return { ok: false, message: `unexpected argument "${extra[0]}"` };
-  if (!values.hosts && !values.lab) return { ok: false, message: "say which hosts: --hosts FILE or --lab" };
+
+  const json = values.has("json");
+  const first = positionals[0];
+  const command = COMMANDS.includes(first as Command) ? (first as Command) : undefined;
+  const error = (message: string, fix?: string): ParsedArgs => ({
+    kind: "error",
+    message,
+    fix: fix ?? `see: rootless-docker-net help${command ? ` ${command}` : ""}`,
+    ...(command ? { command } : {}),
+    json,
+  });
+
+  if (values.has("version") && positionals.length === 0) return { kind: "version", json };
+  if (first === "help") {
+    const topic = positionals[1];
+    if (topic === undefined) return { kind: "help" };
+    if (!COMMANDS.includes(topic as Command)) return error(`unknown command "${topic}"`, commandFix(topic));
+    return { kind: "help", command: topic as Command };
+  }
+  if (values.has("help")) return { kind: "help", ...(command ? { command } : {}) };
+  if (errors.length > 0) return error(errors[0].message, errors[0].fix);
+  if (first === undefined) return error("a command is required", `one of ${COMMANDS.join(", ")}; see: rootless-docker-net help`);
+  if (!command) return error(`unknown command "${first}"`, commandFix(first));
+  if (positionals.length > 1) return error(`unexpected argument "${positionals[1]}"`);
+  const misplaced = [...values.keys()].find((name) => name !== "version" && !OPTIONS.find((option) => option.name === name)!.commands.includes(command));
+  if (misplaced) return error(`--${misplaced} does not apply to ${command}`);
+  if (values.has("version")) return error("--version takes no command", "run: rootless-docker-net --version");
+
+  const hosts = values.get("hosts");
+  if (hosts && hosts.length > 1) return error("--hosts is given twice", "name one hosts file");
+  if (!hosts && !values.has("lab")) return error("say which hosts: --hosts FILE (or - for standard input) or --lab");
 
   const numbers: Record<string, number | undefined> = {};
-  for (const flag of ["concurrency", "batch-size", "max-unavailable", "canary"] as const) {
-    const text = values[flag];
+  for (const flag of ["concurrency", "batch-size", "max-unavailable", "canary"]) {
+    const text = values.get(flag)?.at(-1);
     if (text === undefined) continue;
     const value = Number(text);
-    if (!/^\d+$/.test(text) || value < (flag === "canary" ? 0 : 1)) return { ok: false, message: `--${flag} must be a whole number${flag === "canary" ? "" : " ≥ 1"} (got "${text}")` };
+    const minimum = flag === "canary" ? 0 : 1;
+    if (!/^\d+$/.test(text) || value < minimum) return error(`--${flag} must be a whole number${minimum ? " ≥ 1" : ""} (got "${text}")`);
     numbers[flag] = value;
   }
-  if (command !== "apply" && (numbers["batch-size"] ?? numbers["max-unavailable"] ?? numbers.canary) !== undefined) {
-    return { ok: false, message: "--batch-size, --max-unavailable and --canary apply only to apply" };
-  }
+  const limit = values.get("limit")?.flatMap((list) => list.split(",")).map((name) => name.trim());
+  if (limit?.some((name) => name === "")) return error("--limit has an empty name", "--limit NAME[,NAME], e.g. --limit docker-1,docker-2");
+  const trace = values.get("trace")?.at(-1);
   return {
-    ok: true,
+    kind: "run",
     options: {
-      command: command as Command,
-      ...(values.hosts ? { hostsFile: values.hosts } : {}),
-      lab: values.lab ?? false,
-      json: values.json ?? false,
+      command,
+      ...(hosts ? { hostsFile: hosts[0] } : {}),
+      lab: values.has("lab"),
+      json,
+      quiet: values.has("quiet"),
+      ...(limit ? { limit: [...new Set(limit)] } : {}),
+      ...(trace ? { trace } : {}),
       concurrency: numbers.concurrency ?? DEFAULT_CONCURRENCY,
       waves: { batchSize: numbers["batch-size"], maxUnavailable: numbers["max-unavailable"], canary: numbers.canary },
     },
   };
+}
+
+function splitOnce(text: string, separator: string): [string, string | undefined] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+function suggestOption(written: string): string {
+  const names = [...OPTIONS.map((option) => option.name), "version"];
+  const near = names.find((name) => written.length >= 3 && name.startsWith(written)) ?? closest(written, names);
+  return near ? `did you mean --${near}? (see: rootless-docker-net help)` : "see: rootless-docker-net help";
+}
+
+function commandFix(written: string): string {
+  const near = closest(written, COMMANDS);
+  return near ? `did you mean "${near}"? (commands: ${COMMANDS.join(", ")})` : `commands: ${COMMANDS.join(", ")}`;
 }

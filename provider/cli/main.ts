@@ -1,94 +1,53 @@
 #!/usr/bin/env node
 /**
  * `rootless-docker-net`: plan, apply and verify rootless Docker networking on hosts listed in a YAML
- * file (or the test lab), with the same schema, engine and waves as the Pulumi resource.
+ * file (or the test lab), with the same schema, engine and waves as the Pulumi resource. This file loads only
+ * the argument parser: `--version` and `--help` answer without loading the engine, zod or ssh2.
  */
-import type { InputProblem, Validation } from "../core/types";
-import { planWaves } from "../core/waves";
-import * as realEngine from "../engine";
-import { parseCliArgs, USAGE, type CliOptions } from "./args";
-import { readHostsFile, resolveHosts, type HostEntry, type HostsDocument, type ResolvedHost } from "./hosts";
-import { LAB_DEFAULTS, labHostEntries, readLab } from "./lab";
-import { renderReport } from "./render";
-import { EXIT, runApply, runPlan, runVerify, type Engine, type Report } from "./run";
+import { commandHelp, parseCliArgs, usage } from "./args";
+import type { Engine } from "./run";
 
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  /** Live progress goes to stderr only when a person watches stdout. */
+  /** stderr is a terminal: progress keeps a live status line. */
   interactive: boolean;
-  engine: Engine;
+  /** The engine to run hosts with (default: the real one, loaded when needed). */
+  engine?: Engine;
+  /** Standard input's environment: `${NAME}` in paths, SSH_AUTH_SOCK (default `process.env`). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 const processIo = (): CliIo => ({
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
-  interactive: process.stdout.isTTY === true,
-  engine: realEngine,
+  interactive: process.stderr.isTTY === true,
 });
 
 /** Runs one command line; resolves to the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    io.stdout(`${USAGE}\n`);
-    return EXIT.ok;
-  }
   const parsed = parseCliArgs(argv);
-  if (!parsed.ok) {
-    io.stderr(`rootless-docker-net: ${parsed.message}\n\n${USAGE}\n`);
-    return EXIT.error;
-  }
-  const { options } = parsed;
-  const hosts = await loadHosts(options);
-  if (!hosts.ok) return reportProblems(io, options.hostsFile ?? "lab", hosts.problems);
-  hosts.warnings.forEach((warning) => io.stderr(`warning: ${warning}\n`));
-
-  const started = Date.now();
-  const runOptions = {
-    engine: io.engine,
-    concurrency: options.concurrency,
-    onProgress: io.interactive
-      ? (host: string, event: string) => io.stderr(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${host}: ${event}\n`)
-      : undefined,
-  };
-  let report: Report;
-  switch (options.command) {
-    case "plan":
-      report = await runPlan(hosts.value, runOptions);
-      break;
-    case "verify":
-      report = await runVerify(hosts.value, runOptions);
-      break;
-    case "apply": {
-      const waves = planWaves(hosts.value.map((host) => host.name), options.waves);
-      if (!waves.ok) return reportProblems(io, "command line", waves.problems);
-      report = await runApply(hosts.value, waves.value, runOptions);
-      break;
+  switch (parsed.kind) {
+    case "version": {
+      const { VERSION } = await import("../version");
+      io.stdout(parsed.json ? `${JSON.stringify({ schemaVersion: 1, tool: { name: "rootless-docker-net", version: VERSION } })}\n` : `rootless-docker-net ${VERSION}\n`);
+      return 0;
     }
+    case "help":
+      io.stdout(parsed.command ? commandHelp(parsed.command) : usage());
+      return 0;
+    case "error": {
+      if (parsed.json) {
+        const { failed } = await import("../api");
+        const document = failed(parsed.command ?? null, [{ property: "command line", reason: parsed.message, fix: parsed.fix }], "rootless-docker-net", "usage");
+        io.stdout(`${JSON.stringify(document, null, 2)}\n`);
+      }
+      io.stderr(`rootless-docker-net: ${parsed.message}\n  ${parsed.fix}\n`);
+      return 1;
+    }
+    case "run":
+      return (await import("./command")).runCommand(parsed.options, io);
   }
-  io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n`);
-  return report.exitCode;
-}
-
-async function loadHosts(options: CliOptions): Promise<Validation<ResolvedHost[]>> {
-  const document: Validation<HostsDocument> = options.hostsFile
-    ? readHostsFile(options.hostsFile)
-    : { ok: true, value: { defaults: LAB_DEFAULTS, hosts: [], baseDir: process.cwd() }, warnings: [] };
-  if (!document.ok) return document;
-  let lab: HostEntry[] | undefined;
-  if (options.lab) {
-    const labHosts = await readLab();
-    if (!labHosts.ok) return labHosts;
-    lab = labHostEntries(labHosts.value);
-  }
-  const resolved = resolveHosts(document.value, lab);
-  if (resolved.ok && resolved.value.length === 0) return { ok: false, problems: [{ property: "hosts", reason: "no hosts to work on" }] };
-  return resolved;
-}
-
-function reportProblems(io: CliIo, source: string, problems: readonly InputProblem[]): number {
-  io.stderr(`rootless-docker-net: ${source}: invalid input, nothing was done:\n${problems.map((problem) => `  ${problem.property}: ${problem.reason}\n`).join("")}`);
-  return EXIT.error;
 }
 
 if (require.main === module) {
@@ -96,7 +55,7 @@ if (require.main === module) {
     (code) => (process.exitCode = code),
     (error: unknown) => {
       process.stderr.write(`rootless-docker-net: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exitCode = EXIT.error;
+      process.exitCode = 1;
     },
   );
 }

@@ -116,7 +116,13 @@ function verificationLines(verification: VerificationResult): string[] {
 }
 
 function errorLines(error: ErrorSummary | undefined): string[] {
-  return error ? [`  ${error.type}: ${error.message.split("\n").join("\n  ")}`] : [];
+  if (!error) return [];
+  return [
+    `  ${error.type}: ${error.host ? `${error.host}: ` : ""}${error.step}: ${error.message}`,
+    ...(error.fix ? [`    fix: ${error.fix}`] : []),
+    ...(error.command ? [`    command${error.exitCode === undefined ? "" : ` (exit code ${error.exitCode})`}: ${error.command}`] : []),
+    ...(error.evidence.some((line) => line.trim() !== "") ? ["    evidence:", ...error.evidence.filter((line) => line.trim() !== "").slice(-20).map((line) => `      ${line}`)] : []),
+  ];
 }
 
 function table(rows: string[][]): string[] {

@@ -7,6 +7,7 @@ import type { RunningNetwork } from "../core/running";
 import type { CapabilityProblem, NetworkSpec, PropertyChange, VerificationResult } from "../core/types";
 import { waveOutcome, type WaveOutcome } from "../core/waves";
 import type { ApplyResult, EngineOptions, InspectResult } from "../engine/types";
+import { isRootlessDockerError } from "../errors/base";
 import type { ResolvedHost } from "./hosts";
 
 /** The engine entry points the CLI needs (the real one is `provider/engine`). */
@@ -20,14 +21,34 @@ export interface RunOptions {
   engine: Engine;
   /** Hosts worked on at the same time. */
   concurrency: number;
-  /** Called as each host starts and finishes, for live progress. */
-  onProgress?: (host: string, event: string) => void;
+  /** Called as each host starts and finishes and as each wave starts and ends, for progress. */
+  onProgress?: (event: ProgressEvent) => void;
 }
 
-/** An error as shown to people and machines: the typed error's name and its message (which names host, step and fix). */
+/** What is happening, as it happens. `done` counts the hosts finished so far out of `total`. */
+export type ProgressEvent =
+  | { type: "host-start"; name: string; activity: "planning" | "applying" | "verifying"; wave?: number }
+  | { type: "host-done"; name: string; status: string; done: number; total: number; wave?: number }
+  | { type: "wave-start"; wave: number; waves: number; hosts: string[] }
+  | { type: "wave-done"; wave: number; waves: number; statuses: Record<string, number> };
+
+/** An error as shown to people and machines: which host, which step, what failed, what to do, and the evidence. */
 export interface ErrorSummary {
+  /** The error's class, e.g. `ConnectionError`, `HostKeyError`, `CapabilityError`. */
   type: string;
+  /** `user@host:port`, when the error concerns a connection; null otherwise. */
+  host: string | null;
+  /** The step that failed: `connect`, `gather facts`, `apply`, `verify`, … */
+  step: string;
+  /** What failed, in one sentence. */
   message: string;
+  /** What to do about it. */
+  fix: string;
+  /** The remote stderr or journal lines that explain it (may be empty). */
+  evidence: string[];
+  /** The remote command that failed, when one did. */
+  command?: string;
+  exitCode?: number;
 }
 
 export const EXIT = { ok: 0, error: 1, differs: 2 } as const;
@@ -46,6 +67,8 @@ export interface PlanRow {
   changes: PropertyChange[];
   problems: CapabilityProblem[];
   running?: RunningNetwork;
+  /** Warnings of this host (host key not checked, linger off, …), also in `problems` when they come from the plan. */
+  warnings: string[];
   error?: ErrorSummary;
 }
 
@@ -57,17 +80,20 @@ export interface PlanReport {
 }
 
 export async function runPlan(hosts: readonly ResolvedHost[], options: RunOptions): Promise<PlanReport> {
-  const rows = await mapBounded(hosts, options.concurrency, async ({ name, spec }): Promise<PlanRow> => {
-    options.onProgress?.(name, "planning");
+  const finished = counter(hosts.length, options);
+  const rows = await mapBounded(hosts, options.concurrency, async ({ name, spec, warnings: inputWarnings }): Promise<PlanRow> => {
+    options.onProgress?.({ type: "host-start", name, activity: "planning" });
+    const warnings = [...inputWarnings];
     try {
-      const result = await options.engine.inspectHost(spec);
+      const result = await options.engine.inspectHost(spec, { onWarning: (warning) => warnings.push(warning) });
       const blocked = result.plan.problems.some((problem) => problem.severity === "error");
       const status: PlanStatus = blocked ? "blocked" : result.plan.differs ? "differs" : "in-sync";
-      options.onProgress?.(name, status);
-      return { name, status, host: result.host, changes: result.plan.changes, problems: result.plan.problems, running: result.running };
+      finished(name, status);
+      const planWarnings = result.plan.problems.filter((problem) => problem.severity === "warning").map((problem) => `${problem.message} (${problem.hint})`);
+      return { name, status, host: result.host, changes: result.plan.changes, problems: result.plan.problems, running: result.running, warnings: unique([...warnings, ...planWarnings]) };
     } catch (error) {
-      options.onProgress?.(name, "error");
-      return { name, status: "error", changes: [], problems: [], error: summarize(error) };
+      finished(name, "error");
+      return { name, status: "error", changes: [], problems: [], warnings, error: summarize(error) };
     }
   });
   const exitCode = rows.some((row) => row.status === "error" || row.status === "blocked")
@@ -113,13 +139,16 @@ export async function runApply(hosts: readonly ResolvedHost[], waves: string[][]
   const byName = new Map(hosts.map((host) => [host.name, host]));
   const rows: ApplyRow[] = [];
   let stoppedAtWave: number | undefined;
+  const finished = counter(hosts.length, options);
   for (const [index, wave] of waves.entries()) {
     const waveNumber = index + 1;
     if (stoppedAtWave !== undefined) {
       rows.push(...wave.map((name): ApplyRow => ({ name, wave: waveNumber, status: "untouched", changes: [], restarted: false, verification: null, warnings: [] })));
       continue;
     }
-    const waveRows = await mapBounded(wave, options.concurrency, (name) => applyOne(name, byName.get(name)!.spec, waveNumber, options));
+    options.onProgress?.({ type: "wave-start", wave: waveNumber, waves: waves.length, hosts: wave });
+    const waveRows = await mapBounded(wave, options.concurrency, (name) => applyOne(byName.get(name)!, waveNumber, options, finished));
+    options.onProgress?.({ type: "wave-done", wave: waveNumber, waves: waves.length, statuses: tally(waveRows.map((row) => row.status)) });
     rows.push(...waveRows);
     if (waveRows.some((row) => row.status === "failed" || row.status === "unreachable")) stoppedAtWave = waveNumber;
   }
@@ -128,14 +157,14 @@ export async function runApply(hosts: readonly ResolvedHost[], waves: string[][]
   return { command: "apply", exitCode, waves, ...(stoppedAtWave === undefined ? {} : { stoppedAtWave }), outcome: waveOutcome(waves, failed), hosts: rows };
 }
 
-async function applyOne(name: string, spec: NetworkSpec, wave: number, options: RunOptions): Promise<ApplyRow> {
-  options.onProgress?.(name, `applying (wave ${wave})`);
-  const warnings: string[] = [];
+async function applyOne({ name, spec, warnings: inputWarnings }: ResolvedHost, wave: number, options: RunOptions, finished: Finished): Promise<ApplyRow> {
+  options.onProgress?.({ type: "host-start", name, activity: "applying", wave });
+  const warnings = [...inputWarnings];
   try {
     const result = await options.engine.applyHost(spec, { onWarning: (warning) => warnings.push(warning) });
     const unreachable = result.verification !== null && !result.verification.reachable;
     const status: ApplyStatus = unreachable ? "unreachable" : result.wrote || result.restarted ? "converged" : "unchanged";
-    options.onProgress?.(name, status);
+    finished(name, status, wave);
     return {
       name,
       wave,
@@ -144,10 +173,11 @@ async function applyOne(name: string, spec: NetworkSpec, wave: number, options: 
       changes: result.plan.changes,
       restarted: result.restarted,
       verification: result.verification,
-      warnings: [...new Set([...warnings, ...result.warnings])],
+      // The engine also reports its own warnings through onWarning, prefixed with the host: keep one of each.
+      warnings: unique([...warnings.filter((warning) => !result.warnings.some((own) => warning === `${result.host}: ${own}`)), ...result.warnings]),
     };
   } catch (error) {
-    options.onProgress?.(name, "failed");
+    finished(name, "failed", wave);
     return { name, wave, status: "failed", changes: [], restarted: false, verification: null, warnings, error: summarize(error) };
   }
 }
@@ -161,6 +191,7 @@ export interface VerifyRow {
   name: string;
   status: VerifyStatus;
   verification?: VerificationResult;
+  warnings: string[];
   error?: ErrorSummary;
 }
 
@@ -172,16 +203,18 @@ export interface VerifyReport {
 }
 
 export async function runVerify(hosts: readonly ResolvedHost[], options: RunOptions): Promise<VerifyReport> {
-  const rows = await mapBounded(hosts, options.concurrency, async ({ name, spec }): Promise<VerifyRow> => {
-    options.onProgress?.(name, "verifying");
+  const finished = counter(hosts.length, options);
+  const rows = await mapBounded(hosts, options.concurrency, async ({ name, spec, warnings: inputWarnings }): Promise<VerifyRow> => {
+    options.onProgress?.({ type: "host-start", name, activity: "verifying" });
+    const warnings = [...inputWarnings];
     try {
-      const verification = await options.engine.verifyHost(spec);
+      const verification = await options.engine.verifyHost(spec, { onWarning: (warning) => warnings.push(warning) });
       const status: VerifyStatus = verification.reachable ? "reachable" : "unreachable";
-      options.onProgress?.(name, status);
-      return { name, status, verification };
+      finished(name, status);
+      return { name, status, verification, warnings: unique(warnings) };
     } catch (error) {
-      options.onProgress?.(name, "error");
-      return { name, status: "error", error: summarize(error) };
+      finished(name, "error");
+      return { name, status: "error", warnings, error: summarize(error) };
     }
   });
   const exitCode = rows.some((row) => row.status === "error") ? EXIT.error : rows.some((row) => row.status === "unreachable") ? EXIT.differs : EXIT.ok;
@@ -192,9 +225,42 @@ export async function runVerify(hosts: readonly ResolvedHost[], options: RunOpti
 
 export type Report = PlanReport | ApplyReport | VerifyReport;
 
-function summarize(error: unknown): ErrorSummary {
-  return error instanceof Error ? { type: error.name, message: error.message } : { type: "Error", message: String(error) };
+/** Typed errors keep their parts; anything else (a bug, an unexpected failure) becomes one message. */
+export function summarize(error: unknown): ErrorSummary {
+  if (isRootlessDockerError(error)) {
+    return {
+      type: error.name,
+      host: error.host,
+      step: error.step,
+      message: error.summary,
+      fix: error.fix,
+      evidence: error.evidence,
+      ...(error.command === undefined ? {} : { command: error.command }),
+      ...(error.exitCode === undefined ? {} : { exitCode: error.exitCode }),
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { type: error instanceof Error ? error.name : "Error", host: null, step: "run", message, fix: "this is unexpected: run again with --trace FILE and report the message", evidence: [] };
 }
+
+type Finished = (name: string, status: string, wave?: number) => void;
+
+/** Reports each finished host with how many of `total` are done. */
+function counter(total: number, options: RunOptions): Finished {
+  let done = 0;
+  return (name, status, wave) => {
+    done += 1;
+    options.onProgress?.({ type: "host-done", name, status, done, total, ...(wave === undefined ? {} : { wave }) });
+  };
+}
+
+function tally(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
+
+const unique = (values: readonly string[]) => [...new Set(values)];
 
 /** Runs `work` on every item with at most `limit` running at once; results keep the items' order. */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {

@@ -3,6 +3,7 @@
  * `DOCKERD_ROOTLESS_ROOTLESSKIT_*` environment they turn into. Pure: no I/O.
  */
 import { z } from "zod";
+import { closest } from "./suggest";
 import { ROLLOUT_NAME, ROLLOUT_NAME_RULE } from "./waves";
 import { NETWORK_DRIVERS, PORT_DRIVERS, type NetworkDriver, type NetworkSpec, type PortDriver, type InputProblem, type Validation } from "./types";
 
@@ -65,11 +66,11 @@ function connectionFields(wrap: Wrap) {
   return {
     host: wrap(asciiName(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?$/, 253, "must be a host name or IP address (ASCII letters, digits, '.', '-', ':')")).describe("Address or DNS name of the host (ASCII; IPv6 literals without brackets)."),
     port: wrap(z.number().int().min(1).max(65535).default(22)).describe("SSH port."),
-    user: wrap(asciiName(/^[a-z_][a-z0-9_.-]*\$?$/, 32, "must be a POSIX user name (lowercase ASCII letters, digits, '_', '.', '-')").default("root")).describe("Login user: the user that runs rootless Docker."),
+    user: wrap(asciiName(/^[a-z_][a-z0-9_.-]*\$?$/, 32, "must be a POSIX user name (lowercase ASCII letters, digits, '_', '.', '-')")).describe("Login user: the (non-root) user that runs rootless Docker. Required: rootless Docker never runs as root."),
     password: wrap(z.string().max(1024, "must be at most 1024 characters").refine((value) => !/[\0\r\n]/.test(value), "must not contain NUL or newlines")).optional().describe("Password authentication."),
     privateKey: wrap(z.string().max(16384, "must be at most 16384 characters").refine((value) => !value.includes("\0"), "must not contain NUL").regex(PRIVATE_KEY, "must be the text of a private key (-----BEGIN … PRIVATE KEY----- … -----END …-----), not a path")).optional().describe("Private key (OpenSSH or PEM text, not a path)."),
     privateKeyPassword: wrap(z.string().max(1024, "must be at most 1024 characters").refine((value) => !/[\0\r\n]/.test(value), "must not contain NUL or newlines")).optional().describe("Passphrase of `privateKey`."),
-    agentSocketPath: wrap(hostText(4096)).optional().describe("Path of an SSH agent socket (as SSH_AUTH_SOCK)."),
+    agentSocketPath: wrap(hostText(4096)).optional().describe("Path of an SSH agent socket; default SSH_AUTH_SOCK of the environment, as @pulumi/command does."),
     dialErrorLimit: wrap(z.number().int().min(-1).max(1000).default(10)).describe("Dial attempts before giving up; -1 = unlimited."),
     perDialTimeout: wrap(z.number().int().min(1, "must be at least 1 (@pulumi/command's 0 = no limit is not taken: every step here has a time limit)").max(3600).default(15)).describe("Seconds allowed for each dial attempt."),
     hostKey: wrap(
@@ -212,11 +213,11 @@ export function containsUnknown(value: unknown): boolean {
  * contain UNKNOWN and nothing known is wrong, `value` still holds UNKNOWN at those places: do not act on it.
  * `__provider` (added by Pulumi's dynamic resources) is ignored.
  */
-export function validateNetworkArgs(raw: unknown): Validation<NetworkSpec> {
+export function validateNetworkArgs(raw: unknown, options: ValidateOptions = {}): Validation<NetworkSpec> {
   const input = withoutPulumiKeys(raw);
   const parsed = previewArgsSchema.safeParse(input);
-  const problems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => problemsOf(issue, []));
-  problems.push(...crossFieldProblems(input));
+  const problems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => problemsOf(issue, [], input));
+  problems.push(...crossFieldProblems(input, options));
   if (problems.length > 0 || !parsed.success) return { ok: false, problems: dedupe(problems) };
   const spec = toSpec(parsed.data);
   return { ok: true, value: spec, warnings: warningsFor(spec) };
@@ -228,20 +229,73 @@ function withoutPulumiKeys(raw: unknown): unknown {
   return rest;
 }
 
+export interface ValidateOptions {
+  /**
+   * The SSH agent socket of the environment (`SSH_AUTH_SOCK`): a connection without a credential uses it, as
+   * `@pulumi/command` does, so only a connection with neither is refused.
+   */
+  sshAuthSock?: string;
+}
+
 /** zod's issue → our problems; a union with the UNKNOWN literal reports only the real branch. */
-function problemsOf(issue: z.core.$ZodIssue, prefix: PropertyKey[]): InputProblem[] {
+function problemsOf(issue: z.core.$ZodIssue, prefix: PropertyKey[], input: unknown): InputProblem[] {
   const path = [...prefix, ...issue.path];
   if (issue.code === "invalid_union" && issue.errors.length === 2 && isUnknownLiteralBranch(issue.errors[0])) {
-    return issue.errors[1].flatMap((inner) => problemsOf(inner, path));
+    return issue.errors[1].flatMap((inner) => problemsOf(inner, path, input));
   }
   if (issue.code === "unrecognized_keys") {
-    return issue.keys.map((key) => ({ property: formatPath([...path, key]), reason: "is not a known input (check the spelling)" }));
+    return issue.keys.map((key) => {
+      const suggestion = closest(key, knownKeys(networkArgsSchema, path));
+      return { property: formatPath([...path, key]), reason: "is not a known input", fix: suggestion ? `did you mean "${suggestion}"?` : "check the spelling" };
+    });
   }
+  if (valueAt(input, path) === undefined) return [{ property: formatPath(path), reason: "required", fix: requiredFix(formatPath(path)) }];
   return [{ property: formatPath(path), reason: issue.message }];
 }
 
+/** What to write for a required input that is missing. */
+function requiredFix(property: string): string {
+  if (property === "connection.user" || property === "connection.proxy.user") return `set ${property} to the user that runs rootless Docker (not root)`;
+  if (property === "networkDriver") return `set networkDriver to one of ${NETWORK_DRIVERS.join(", ")} (pasta for IPv6 on RootlessKit ≥ 2.0)`;
+  if (property === "connection") return "set connection: { host, user, and privateKey, password, agentSocketPath or an SSH agent in SSH_AUTH_SOCK }";
+  return `set ${property}`;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  return path.reduce<unknown>((value, key) => (typeof value === "object" && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined), input);
+}
+
+/** The keys an object of the schema accepts at `path` (through optional, default, union and array wrappers). */
+function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  type Def = { type: string; innerType?: z.core.$ZodType; options?: z.core.$ZodType[]; element?: z.core.$ZodType; in?: z.core.$ZodType; shape?: Record<string, z.core.$ZodType> };
+  const defOf = (node: z.core.$ZodType) => node._zod.def as unknown as Def;
+  // Objects and arrays, seen through the wrappers around them.
+  const structural = (node: z.core.$ZodType): z.core.$ZodType[] => {
+    const def = defOf(node);
+    if (def.type === "object" || def.type === "array") return [node];
+    const inner = def.innerType ?? def.in;
+    if (inner) return structural(inner);
+    return def.options ? def.options.flatMap(structural) : [];
+  };
+  let nodes: z.core.$ZodType[] = [schema];
+  for (const key of path) {
+    nodes = nodes.flatMap(structural).flatMap((node) => {
+      const def = defOf(node);
+      if (typeof key === "number") return def.element ? [def.element] : [];
+      return def.shape?.[String(key)] ? [def.shape[String(key)]] : [];
+    });
+  }
+  return [...new Set(nodes.flatMap(structural).flatMap((node) => Object.keys(defOf(node).shape ?? {})))];
+}
+
+
 function isUnknownLiteralBranch(issues: z.core.$ZodIssue[]): boolean {
   return issues.length === 1 && issues[0].code === "invalid_value" && issues[0].values.length === 1 && issues[0].values[0] === UNKNOWN;
+}
+
+/** One line for a problem: the reason, then what to do (for Pulumi's CheckFailure, which has only a reason). */
+export function describeProblem(problem: InputProblem): string {
+  return problem.fix ? `${problem.reason}: ${problem.fix}` : problem.reason;
 }
 
 /** `connection.port`, `extraFlags[1]`, `verify.targets[0].address`. */
@@ -277,7 +331,7 @@ function knownField<T extends z.ZodType>(raw: unknown, path: string[], schema: T
   return parsed.success ? parsed.data : SKIP;
 }
 
-function crossFieldProblems(raw: unknown): InputProblem[] {
+function crossFieldProblems(raw: unknown, options: ValidateOptions): InputProblem[] {
   const fields = networkArgsSchema.shape;
   const net = knownField(raw, ["networkDriver"], fields.networkDriver);
   const port = knownField(raw, ["portDriver"], fields.portDriver);
@@ -314,7 +368,7 @@ function crossFieldProblems(raw: unknown): InputProblem[] {
       if (value !== SKIP && value !== undefined) add(name, `${name} only applies to networkDriver "slirp4netns" (got "${net}")`);
     }
   }
-  problems.push(...credentialProblems(raw, ["connection"]), ...credentialProblems(raw, ["connection", "proxy"]));
+  if (!options.sshAuthSock) problems.push(...credentialProblems(raw, ["connection"]), ...credentialProblems(raw, ["connection", "proxy"]));
   return problems;
 }
 
@@ -338,7 +392,7 @@ function credentialProblems(raw: unknown, path: string[]): InputProblem[] {
   const credentials = ["privateKey", "password", "agentSocketPath"].map((name) => (connection as Record<string, unknown>)[name]);
   // An unknown credential may well be set; other unknown fields (host, port) do not take part in this rule.
   if (credentials.some((value) => value !== undefined)) return [];
-  return [{ property: path.join("."), reason: "needs a credential: set privateKey, password or agentSocketPath" }];
+  return [{ property: path.join("."), reason: "needs a credential", fix: "set privateKey, password or agentSocketPath, or run an SSH agent (SSH_AUTH_SOCK) with the key loaded" }];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,8 +77,14 @@ export interface NetworkSpec {
 
 /** A problem found by `check`, with the property path it concerns (`portDriver`, `connection.port`, `extraFlags[1]`). */
 export interface InputProblem {
+  /** Where the problem is written: `connection.port`, `defaults.networkDriver`, `hosts[2].verify.targets[0].address`. */
   property: string;
+  /** What is wrong, e.g. `required`, `is not a known input`. */
   reason: string;
+  /** What to do, when there is more to say than the reason: `did you mean "networkDriver"?`. */
+  fix?: string;
+  /** The hosts-file entry the problem concerns (absent for `defaults` and for the file as a whole). */
+  host?: string;
 }
 
 export type Validation<T> = { ok: true; value: T; warnings: string[] } | { ok: false; problems: InputProblem[] };

@@ -18,8 +18,14 @@ export interface HostErrorDetails {
 
 export abstract class RootlessDockerError extends Error {
   abstract override readonly name: string;
+  /** `user@host:port` of the host the error concerns. */
   readonly host: string;
+  /** The step that failed. */
   readonly step: string;
+  /** What failed, in one sentence (the first line of `message` without host and step). */
+  readonly summary: string;
+  /** What to do about it. */
+  readonly fix: string;
   readonly command?: string;
   readonly exitCode?: number;
   readonly evidence: string[];
@@ -28,6 +34,8 @@ export abstract class RootlessDockerError extends Error {
     super(formatMessage(summary, hint, details), { cause: details.cause });
     this.host = details.host;
     this.step = details.step;
+    this.summary = summary;
+    this.fix = hint;
     this.command = details.command;
     this.exitCode = details.exitCode;
     this.evidence = details.evidence ?? [];

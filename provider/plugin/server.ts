@@ -16,7 +16,7 @@ import { ResourceProviderService } from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as proto from "@pulumi/pulumi/proto/provider_pb";
 import { managedAssignments } from "../core/dropin";
 import { observedInputs } from "../core/plan";
-import { containsUnknown, MANAGED_PREFIX, UNKNOWN, validateNetworkArgs } from "../core/schema";
+import { containsUnknown, describeProblem, MANAGED_PREFIX, UNKNOWN, validateNetworkArgs } from "../core/schema";
 import type { HostPlan, NetworkSpec } from "../core/types";
 import { provider as network, replacedInputs, storedSpec, validated } from "../dynamic";
 import { assertCapable, capabilityWarnings, inspectHost } from "../engine";
@@ -155,10 +155,11 @@ export class RootlessDockerPlugin {
     assertToken(request.getUrn());
     const news = request.getNews() ?? new Struct();
     const raw = plain(news.toJavaScript());
-    const validation = validateNetworkArgs(this.effective(raw));
+    // A connection without a credential uses the agent of the plugin's environment, as @pulumi/command does.
+    const validation = validateNetworkArgs(this.effective(raw), { sshAuthSock: process.env.SSH_AUTH_SOCK });
     const failures = [
       ...PLUGIN_HIDDEN_INPUTS.filter((name) => name in raw).map((name) => ({ property: name, reason: `is not an input of ${NETWORK_TOKEN}` })),
-      ...(validation.ok ? [] : validation.problems.map((problem) => (problem.property === "connection" && raw.connection === undefined ? { property: "connection", reason: `is required: set it on the Network or in the provider's configuration (${PACKAGE_NAME}:connection)` } : problem))),
+      ...(validation.ok ? [] : validation.problems.map((problem) => (problem.property === "connection" && raw.connection === undefined ? { property: "connection", reason: `is required: set it on the Network or in the provider's configuration (${PACKAGE_NAME}:connection)` } : { property: problem.property, reason: describeProblem(problem) }))),
     ];
     return new proto.CheckResponse().setInputs(news).setFailuresList(failures.map((failure) => new proto.CheckFailure().setProperty(failure.property).setReason(failure.reason)));
   }
@@ -378,7 +379,7 @@ function toStruct(values: Properties, secretKeys: Set<string>): Struct {
 
 /** Imported inputs read like a program someone wrote: values equal to the defaults are left out. */
 function withoutDefaults(inputs: Properties): Properties {
-  const defaults = validateNetworkArgs({ connection: { host: "localhost", password: "x" }, networkDriver: inputs.networkDriver });
+  const defaults = validateNetworkArgs({ connection: { host: "localhost", user: "x", password: "x" }, networkDriver: inputs.networkDriver });
   if (!defaults.ok) return inputs;
   const spec = defaults.value as unknown as Properties;
   return Object.fromEntries(Object.entries(inputs).filter(([key, value]) => key === "networkDriver" || (key !== "connection" && !isDeepStrictEqual(value, spec[key]))));

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig, type ParsedKey } from "ssh2";
+import { hostLabel } from "../core/label";
 import type { ConnectionSpec } from "../core/types";
 import { ConnectionError, HostKeyError, type RootlessDockerError } from "../errors";
 import { checkHostKey, describeKey, expectedKeyTypes, type HostKeySource } from "./host-keys";
@@ -34,11 +35,7 @@ const TRANSIENT_SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABOR
 /** SSH_OPEN_CONNECT_FAILED: the bastion could not reach the target (yet). */
 const CHANNEL_OPEN_CONNECT_FAILED = 2;
 
-/** `user@host:port`, IPv6 hosts in brackets. */
-export function hostLabel(conn: { user: string; host: string; port: number }): string {
-  const host = conn.host.includes(":") ? `[${conn.host}]` : conn.host;
-  return `${conn.user}@${host}:${conn.port}`;
-}
+export { hostLabel };
 
 type Attempt = { client: Client } | { fatal: RootlessDockerError } | { transient: Error };
 

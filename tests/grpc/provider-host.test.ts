@@ -89,7 +89,7 @@ describe("dynamic-provider host over gRPC (no lab host)", () => {
 
   it("Check: returns every problem with its property path, and the inputs with every key", async () => {
     const news = {
-      connection: { host: "127.0.0.1", port: 70000, password: PASSWORD },
+      connection: { host: "127.0.0.1", user: "dev", port: 70000, password: PASSWORD },
       networkDriver: "pasta",
       portDriver: "builtin",
       extraFlags: ["--mtu=1500", "not-a-flag"],
@@ -250,7 +250,7 @@ describe("the serialized provider of RootlessDockerNetwork", () => {
       const script = `
         const text = require("fs").readFileSync(0, "utf8");
         const provider = require("require-from-string")(text).handler();
-        provider.check({}, { connection: { host: "127.0.0.1", port: 0, password: "x" }, networkDriver: "vpnkit", ipv6: true })
+        provider.check({}, { connection: { host: "127.0.0.1", user: "dev", port: 0, password: "x" }, networkDriver: "vpnkit", ipv6: true })
           .then((result) => process.stdout.write(JSON.stringify(result.failures)));`;
       const run = spawnSync(process.execPath, ["-e", script], {
         cwd: PROJECT_ROOT,

@@ -88,7 +88,7 @@ describe("waves on five lab hosts", { timeout: 900_000 }, () => {
     assert.equal(report.stoppedAtWave, 2);
     assert.deepEqual(report.outcome, { done: [hosts[0].name, hosts[1].name, hosts[3].name], failed: [failing], untouched: [lastWave] });
     const failedRow = report.hosts.find((row: { name: string }) => row.name === failing);
-    assert.ok(failedRow.error.message.includes(`@${hosts[2].address}:`), `the error names the host: ${failedRow.error.message}`);
+    assert.ok(failedRow.error.host.includes(`@${hosts[2].address}:`), `the error names the host: ${JSON.stringify(failedRow.error)}`);
     assert.equal((await unitState(hosts[0].name)).dropIn.includes("MTU=1500"), true, "wave 1 was converged");
 
     const untouchedAfter = await unitState(lastWave);

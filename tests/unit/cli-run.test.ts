@@ -97,7 +97,8 @@ describe("runPlan", () => {
     assert.equal(report.exitCode, 1);
     assert.deepEqual(report.hosts.map((row) => row.status), ["error", "differs"]);
     assert.equal(report.hosts[0].error?.type, "ConnectionError");
-    assert.match(report.hosts[0].error?.message ?? "", /dev@dead:22: connect: connection refused/);
+    assert.deepEqual(report.hosts[0].error, { type: "ConnectionError", host: "dev@dead:22", step: "connect", message: "connection refused", fix: "start sshd", evidence: [] });
+    assert.match(renderReport(report), /ConnectionError: dev@dead:22: connect: connection refused\n {4}fix: start sshd/);
   });
 
   it("marks a host with capability errors as blocked and exits 1", async () => {

@@ -51,7 +51,7 @@ describe("defaults", () => {
 describe("every problem at once, with property paths", () => {
   test("field problems", () => {
     const found = properties({
-      connection: { host: "10.77.0.2", port: 70000, privateKey: KEY, proxy: { host: "bastion", dialErrorLimit: "x" } },
+      connection: { host: "10.77.0.2", user: "dev", port: 70000, privateKey: KEY, proxy: { host: "bastion", user: "jump", dialErrorLimit: "x" } },
       networkDriver: "tap",
       extraFlags: ["--ok", "not-a-flag"],
       dropInName: "../evil.conf",
@@ -73,15 +73,15 @@ describe("every problem at once, with property paths", () => {
 
   test("strings that reach a host refuse control characters, look-alikes and excess length", () => {
     assert.deepEqual(properties(base({ connection: { host: "10.77.0.2", user: "dev\n", privateKey: KEY } })), ["connection.user"]);
-    assert.deepEqual(properties(base({ connection: { host: "hоst", privateKey: KEY } })), ["connection.host"]); // Cyrillic о
-    assert.deepEqual(properties(base({ connection: { host: "h", privateKey: KEY, knownHostsPath: "/a\0b" } })), ["connection.knownHostsPath"]);
+    assert.deepEqual(properties(base({ connection: { host: "hоst", user: "dev", privateKey: KEY } })), ["connection.host"]); // Cyrillic о
+    assert.deepEqual(properties(base({ connection: { host: "h", user: "dev", privateKey: KEY, knownHostsPath: "/a\0b" } })), ["connection.knownHostsPath"]);
     assert.deepEqual(properties(base({ dropInName: `${"a".repeat(100)}.conf` })), ["dropInName"]);
     assert.deepEqual(properties(base({ dropInName: ".hidden.conf" })), ["dropInName"]);
     assert.deepEqual(properties(base({ extraFlags: ["--label=a;rm"] })), ["extraFlags[0]"]);
   });
 
   test("hostKey must be an OpenSSH key line or a SHA256 fingerprint", () => {
-    const withKey = (hostKey: string) => base({ connection: { host: "h", privateKey: KEY, hostKey } });
+    const withKey = (hostKey: string) => base({ connection: { host: "h", user: "dev", privateKey: KEY, hostKey } });
     valid(withKey("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@host"));
     valid(withKey(`SHA256:${"A".repeat(43)}`));
     assert.deepEqual(properties(withKey("AAAAC3NzaC1lZDI1NTE5")), ["connection.hostKey"]);
@@ -132,10 +132,33 @@ describe("RootlessKit combinations", () => {
     });
   }
 
-  test("a connection needs a credential, and so does its proxy", () => {
-    assert.deepEqual(properties(base({ connection: { host: "h" } })), ["connection"]);
-    assert.deepEqual(properties(base({ connection: { host: "h", password: "p", proxy: { host: "b" } } })), ["connection.proxy"]);
-    valid(base({ connection: { host: "h", agentSocketPath: "/run/user/0/agent.sock" } }));
+  test("a connection needs a credential, and so does its proxy, unless an agent runs (SSH_AUTH_SOCK)", () => {
+    assert.deepEqual(properties(base({ connection: { host: "h", user: "dev" } })), ["connection"]);
+    assert.deepEqual(properties(base({ connection: { host: "h", user: "dev", password: "p", proxy: { host: "b", user: "jump" } } })), ["connection.proxy"]);
+    valid(base({ connection: { host: "h", user: "dev", agentSocketPath: "/run/user/0/agent.sock" } }));
+    const withAgent = validateNetworkArgs(base({ connection: { host: "h", user: "dev", proxy: { host: "b", user: "jump" } } }), { sshAuthSock: "/tmp/agent.sock" });
+    assert.ok(withAgent.ok, JSON.stringify(!withAgent.ok && withAgent.problems));
+    assert.match(problems(base({ connection: { host: "h", user: "dev" } }))[0].fix ?? "", /SSH_AUTH_SOCK/);
+  });
+
+  test("a missing value is reported as required, with what to set: the user is never assumed to be root", () => {
+    const missing = problems({ connection: { host: "h", privateKey: KEY }, verify: { targets: [{ address: "fd99::1" }] } });
+    assert.deepEqual(
+      missing.map((problem) => [problem.property, problem.reason]),
+      [["connection.user", "required"], ["networkDriver", "required"]],
+    );
+    assert.equal(missing[0].fix, "set connection.user to the user that runs rootless Docker (not root)");
+    assert.match(missing[1].fix ?? "", /one of slirp4netns, pasta/);
+    assert.deepEqual(problems({ networkDriver: "pasta" }).map((problem) => [problem.property, problem.reason]), [["connection", "required"]]);
+  });
+
+  test("an unknown input names the input it most likely means", () => {
+    const [typo] = problems(base({ netwrokDriver: "pasta" }));
+    assert.deepEqual([typo.property, typo.reason, typo.fix], ["netwrokDriver", "is not a known input", 'did you mean "networkDriver"?']);
+    const [nested] = problems(base({ verify: { targets: [{ adress: "fd99::1", tcpPort: 53 }] } })).filter((problem) => problem.reason === "is not a known input");
+    assert.deepEqual([nested.property, nested.fix], ["verify.targets[0].adress", 'did you mean "address"?']);
+    const [far] = problems(base({ colour: "blue" }));
+    assert.equal(far.fix, "check the spelling");
   });
 });
 
@@ -143,17 +166,17 @@ describe("Pulumi's unknown sentinel", () => {
   test("unknown values are not validated and skip the rules they take part in", () => {
     valid(base({ networkDriver: UNKNOWN, portDriver: "builtin", ipv6: true }));
     valid(base({ connection: UNKNOWN }));
-    valid(base({ connection: { host: UNKNOWN, port: UNKNOWN, privateKey: UNKNOWN }, extraFlags: [UNKNOWN, "--debug"] }));
+    valid(base({ connection: { host: UNKNOWN, user: "dev", port: UNKNOWN, privateKey: UNKNOWN }, extraFlags: [UNKNOWN, "--debug"] }));
     valid(base({ verify: { targets: [{ address: UNKNOWN }] } }));
   });
 
   test("known problems are still reported next to unknown values", () => {
-    assert.deepEqual(properties(base({ connection: { host: UNKNOWN }, extraFlags: [UNKNOWN, "--net=x"] })), ["extraFlags[1]", "connection"]);
+    assert.deepEqual(properties(base({ connection: { host: UNKNOWN, user: "dev" }, extraFlags: [UNKNOWN, "--net=x"] })), ["extraFlags[1]", "connection"]);
   });
 });
 
 test("warnings are returned, not problems", () => {
-  const result = validateNetworkArgs(base({ connection: { host: "h", privateKey: KEY, dangerouslySkipHostKeyVerification: true } }));
+  const result = validateNetworkArgs(base({ connection: { host: "h", user: "dev", privateKey: KEY, dangerouslySkipHostKeyVerification: true } }));
   assert.ok(result.ok);
   assert.equal(result.warnings.length, 1);
   assert.match(result.warnings[0], /dangerouslySkipHostKeyVerification.*h/);

@@ -1,16 +1,15 @@
 /**
  * `--lab`: the hosts of the repository's test lab (instance `RDL_LAB`, default `lab`), as hosts-file
- * entries. The lab ships with the repository, not the package, so it is loaded lazily by path: the
+ * entries. The lab ships with the repository, not the package: the CLI loads this file by path, so the
  * installed CLI works without it and says so when `--lab` is used there.
  */
-import { join } from "node:path";
-import type { Validation } from "../core/types";
-import type { HostEntry } from "./hosts";
+import type { Validation } from "../provider/core/types";
+import type { HostEntry } from "../provider/cli/hosts";
 
 /** Settings for lab hosts when nothing else is given (`--lab` without `--hosts`, the program without config): IPv6 that must verify. */
 export const LAB_DEFAULTS = { networkDriver: "slirp4netns", ipv6: true, verify: { required: true, timeoutSeconds: 30 } };
 
-/** The lab host fields used here (a subset of `LabHost` in lab/api.ts, restated so the package's types stand alone). */
+/** The lab host fields used here (a subset of `LabHost` in lab/api.ts). */
 export interface LabHostInfo {
   name: string;
   address: string;
@@ -22,12 +21,8 @@ export interface LabHostInfo {
 }
 
 export async function readLab(): Promise<Validation<LabHostInfo[]>> {
-  let lab: { labStatus(): LabHostInfo[] | Promise<LabHostInfo[]> };
-  try {
-    lab = require(join(__dirname, "../../lab/api"));
-  } catch {
-    return { ok: false, problems: [{ property: "--lab", reason: "the lab is part of the repository checkout (npm run build there), not of the installed package" }] };
-  }
+  // Loaded when asked for: the lab's module reads RDL_LAB when it is loaded.
+  const lab = require("./api") as { labStatus(): LabHostInfo[] | Promise<LabHostInfo[]> };
   const hosts = await lab.labStatus();
   if (hosts.length === 0) {
     return { ok: false, problems: [{ property: "--lab", reason: `lab "${process.env.RDL_LAB ?? "lab"}" has no hosts: start it with npm run lab -- up` }] };

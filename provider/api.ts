@@ -1,0 +1,206 @@
+/**
+ * The Node API: `validate`, `plan`, `apply` and `verify` over a hosts file (or the same structure as an object),
+ * for scripts that do not use Pulumi. The CLI is a thin layer over these functions, so each returns exactly the
+ * document `rootless-docker-net COMMAND --json` prints. Loading this module loads neither `@pulumi/pulumi` nor
+ * the SSH stack: the engine is required on the first call that needs it.
+ */
+import { hostLabel } from "./core/label";
+import { planWaves, type WaveOptions } from "./core/waves";
+import type { InputProblem } from "./core/types";
+import { checkHostsDocument, readHostsFile, resolveHosts, type HostEntry, type ResolvedHost } from "./cli/hosts";
+import {
+  runApply,
+  runPlan,
+  runVerify,
+  type ApplyReport,
+  type Engine,
+  type ErrorSummary,
+  type PlanReport,
+  type ProgressEvent,
+  type VerifyReport,
+} from "./cli/run";
+import { VERSION } from "./version";
+
+export type { ApplyRow, ApplyStatus, ErrorSummary, PlanRow, PlanStatus, ProgressEvent, VerifyRow, VerifyStatus } from "./cli/run";
+export type { HostEntry } from "./cli/hosts";
+export type { WaveOptions } from "./core/waves";
+
+/** The version of the documents' shape; it changes only when a field is removed or changes meaning. */
+export const SCHEMA_VERSION = 1;
+
+/** Hosts to work on: the path of a hosts file (YAML, as the CLI reads it), or its content as an object. */
+export type HostsInput =
+  | string
+  | {
+      /** `RootlessDockerNetwork` inputs shared by every host. */
+      defaults?: Record<string, unknown>;
+      /** Each host: a `name` and its own inputs, merged over `defaults` mapping by mapping. */
+      hosts: HostEntry[];
+      /** Where relative `privateKeyPath`s are resolved (default: the working directory). */
+      baseDir?: string;
+    };
+
+export interface RunOptions {
+  /** Only these hosts, by name (every name must exist). */
+  limit?: readonly string[];
+  /** Hosts worked on at the same time (default 32). */
+  concurrency?: number;
+  /** Called as each host starts and finishes and as each wave starts and ends. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Variables for `${NAME}` in paths and `privateKeyEnv` (default `process.env`). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** @internal The test lab's hosts (the CLI's `--lab`): the hosts input then holds defaults and overrides by name. */
+  lab?: readonly HostEntry[];
+  /** @internal Another engine (tests). */
+  engine?: Engine;
+}
+
+export interface ApplyOptions extends RunOptions, WaveOptions {}
+
+/** A warning: which host it concerns (null: the input as a whole) and what to know. */
+export interface ReportWarning {
+  name: string | null;
+  message: string;
+}
+
+/** An error of any kind (usage, input, host), with the host's name in the hosts file when it concerns one. */
+export interface ReportError extends ErrorSummary {
+  /** The host's `name` in the hosts file; null for the command line and the file as a whole. */
+  name: string | null;
+  /** For input errors: the hosts file (`standard input`, `hosts` for an object, `--lab`). */
+  file?: string;
+  /** For input errors: where in it (`defaults.networkDriver`, `hosts[1].connection.port`); `message` starts with it. */
+  property?: string;
+}
+
+/** The fields every document has. */
+export interface DocumentBase {
+  schemaVersion: typeof SCHEMA_VERSION;
+  tool: { name: "rootless-docker-net"; version: string };
+  /** null when the command line named no valid command. */
+  command: "plan" | "apply" | "verify" | "validate" | null;
+  /** exitCode === 0. */
+  ok: boolean;
+  /** The CLI's exit code: 0 ok; 2 differences (plan) or IPv6 unreachable (apply, verify); 1 error. */
+  exitCode: number;
+  /** Every warning: of the input, of each host's connection and plan. */
+  warnings: ReportWarning[];
+  /** Every error: usage, input, and each failed host's. Empty when nothing failed. */
+  errors: ReportError[];
+}
+
+export type PlanDocument = DocumentBase & Omit<PlanReport, "command" | "exitCode"> & { command: "plan" };
+export type ApplyDocument = DocumentBase & Omit<ApplyReport, "command" | "exitCode"> & { command: "apply" };
+export type VerifyDocument = DocumentBase & Omit<VerifyReport, "command" | "exitCode"> & { command: "verify" };
+export type ValidateDocument = DocumentBase & {
+  command: "validate";
+  /** The hosts that would be worked on, with their `user@host:port`. */
+  hosts: { name: string; host: string }[];
+};
+/** What a command that could not start returns (invalid input, or a bad command line in the CLI). */
+export type FailedDocument = DocumentBase & { ok: false; exitCode: 1 };
+
+/** Checks the hosts and their inputs without connecting anywhere: every problem at once, where it is written. */
+export function validate(input: HostsInput, options: RunOptions = {}): ValidateDocument {
+  const hosts = resolve(input, options);
+  if (!hosts.ok) return { ...failed("validate", hosts.problems, hosts.source), hosts: [] } as ValidateDocument;
+  return {
+    ...base("validate", 0, hosts.warnings, []),
+    hosts: hosts.value.map(({ name, spec }) => ({ name, host: hostLabel(spec.connection) })),
+  };
+}
+
+/** Reads every host and reports what differs (file / effective / running) and what would block an apply. Changes nothing. */
+export async function plan(input: HostsInput, options: RunOptions = {}): Promise<PlanDocument | FailedDocument> {
+  const hosts = resolve(input, options);
+  if (!hosts.ok) return failed("plan", hosts.problems, hosts.source);
+  const report = await runPlan(hosts.value, runOptions(options));
+  return document(report, hosts.warnings, report.hosts);
+}
+
+/** Converges the hosts wave by wave (a wave starts when the previous one applied and verified) and verifies each. */
+export async function apply(input: HostsInput, options: ApplyOptions = {}): Promise<ApplyDocument | FailedDocument> {
+  const hosts = resolve(input, options);
+  if (!hosts.ok) return failed("apply", hosts.problems, hosts.source);
+  const waves = planWaves(hosts.value.map((host) => host.name), { batchSize: options.batchSize, maxUnavailable: options.maxUnavailable, canary: options.canary });
+  if (!waves.ok) return failed("apply", waves.problems, "waves");
+  const report = await runApply(hosts.value, waves.value, runOptions(options));
+  return document(report, hosts.warnings, report.hosts);
+}
+
+/** Checks IPv6 reachability from each host's RootlessKit namespace (and bridge container when managed). Changes nothing. */
+export async function verify(input: HostsInput, options: RunOptions = {}): Promise<VerifyDocument | FailedDocument> {
+  const hosts = resolve(input, options);
+  if (!hosts.ok) return failed("verify", hosts.problems, hosts.source);
+  const report = await runVerify(hosts.value, runOptions(options));
+  return document(report, hosts.warnings, report.hosts);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type Resolved = { ok: true; value: ResolvedHost[]; warnings: ReportWarning[] } | { ok: false; problems: InputProblem[]; source: string };
+
+function resolve(input: HostsInput, options: RunOptions): Resolved {
+  const source = typeof input === "string" ? (input === "-" ? "standard input" : input) : "hosts";
+  const document = typeof input === "string" ? readHostsFile(input) : fromObject(input);
+  if (!document.ok) return { ok: false, problems: document.problems, source };
+  const resolved = resolveHosts(document.value, {
+    ...(options.lab ? { lab: options.lab } : {}),
+    ...(options.limit ? { limit: options.limit } : {}),
+    ...(options.env ? { env: options.env } : {}),
+    allowInlineSecrets: typeof input !== "string",
+  });
+  if (!resolved.ok) return { ok: false, problems: resolved.problems, source };
+  if (resolved.value.length === 0) return { ok: false, problems: [{ property: "hosts", reason: "lists no hosts", fix: "add hosts: [{ name, connection: { host, hostKey } }]" }], source };
+  return { ok: true, value: resolved.value, warnings: resolved.value.flatMap((host) => host.warnings.map((message) => ({ name: host.name, message }))) };
+}
+
+/** An object is checked like a file, with the same messages. */
+function fromObject(input: Exclude<HostsInput, string>) {
+  const { baseDir, ...content } = input;
+  return checkHostsDocument(content, "hosts", baseDir ?? process.cwd());
+}
+
+function runOptions(options: RunOptions) {
+  return {
+    engine: options.engine ?? (require("./engine") as Engine),
+    concurrency: options.concurrency ?? 32,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  };
+}
+
+function base<C extends DocumentBase["command"]>(command: C, exitCode: number, warnings: ReportWarning[], errors: ReportError[]): DocumentBase & { command: C } {
+  return { schemaVersion: SCHEMA_VERSION, tool: { name: "rootless-docker-net", version: VERSION }, command, ok: exitCode === 0, exitCode, warnings, errors };
+}
+
+/** The document of a command that did not start: every input problem as an error at its place. @internal */
+export function failed(command: DocumentBase["command"], problems: readonly InputProblem[], source: string, step = "validate input"): FailedDocument {
+  const errors: ReportError[] = problems.map((problem) => ({
+    type: step === "usage" ? "UsageError" : "InputError",
+    name: problem.host ?? null,
+    host: null,
+    step,
+    ...(step === "usage" ? {} : { file: source, property: problem.property }),
+    message: step === "usage" ? problem.reason : `${problem.property}: ${problem.reason}`,
+    fix: problem.fix ?? "",
+    evidence: [],
+  }));
+  return base(command, 1, [], errors) as FailedDocument;
+}
+
+type Row = { name: string; warnings: string[]; error?: ErrorSummary; problems?: PlanReport["hosts"][number]["problems"]; host?: string };
+
+function document<R extends PlanReport | ApplyReport | VerifyReport>(report: R, inputWarnings: ReportWarning[], rows: readonly Row[]) {
+  const { command, exitCode, ...rest } = report;
+  const warnings = [...inputWarnings];
+  for (const row of rows) {
+    for (const message of row.warnings) if (!warnings.some((known) => known.name === row.name && known.message === message)) warnings.push({ name: row.name, message });
+  }
+  const errors: ReportError[] = rows.flatMap((row): ReportError[] => [
+    ...(row.error ? [{ ...row.error, name: row.name }] : []),
+    ...(row.problems ?? [])
+      .filter((problem) => problem.severity === "error")
+      .map((problem) => ({ type: "CapabilityError", name: row.name, host: row.host ?? null, step: "check capabilities", message: problem.message, fix: problem.hint, evidence: [] })),
+  ]);
+  return { ...base(command, exitCode, warnings, errors), ...rest, command } as R extends PlanReport ? PlanDocument : R extends ApplyReport ? ApplyDocument : VerifyDocument;
+}
