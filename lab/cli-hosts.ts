@@ -5,6 +5,7 @@
  */
 import type { Validation } from "../provider/core/types";
 import type { HostEntry } from "../provider/cli/hosts";
+import { BUSYBOX_IMAGE } from "./rootfs";
 
 /** Settings for lab hosts when nothing else is given (`--lab` without `--hosts`, the program without config): IPv6 that must verify. */
 export const LAB_DEFAULTS = { networkDriver: "slirp4netns", ipv6: true, verify: { required: true, timeoutSeconds: 30 } };
@@ -35,6 +36,7 @@ export function labHostEntries(labHosts: readonly LabHostInfo[]): HostEntry[] {
   return labHosts.map((host) => ({
     name: host.name,
     connection: { host: host.address, port: host.port, user: host.user, privateKeyPath: host.privateKeyPath, hostKey: host.hostPublicKey },
-    verify: { targets: [{ address: host.target.ipv6, ...(host.target.ipv6TcpPort === undefined ? {} : { tcpPort: host.target.ipv6TcpPort }) }] },
+    // The lab has no registry: each host imports its busybox as local/busybox.
+    verify: { targets: [{ address: host.target.ipv6, ...(host.target.ipv6TcpPort === undefined ? {} : { tcpPort: host.target.ipv6TcpPort }) }], image: BUSYBOX_IMAGE },
   }));
 }

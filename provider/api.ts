@@ -151,7 +151,7 @@ function resolve(input: HostsInput, options: RunOptions): Resolved {
     allowInlineSecrets: typeof input !== "string",
   });
   if (!resolved.ok) return { ok: false, problems: resolved.problems, source };
-  if (resolved.value.length === 0) return { ok: false, problems: [{ property: "hosts", reason: "lists no hosts", fix: "add hosts: [{ name, connection: { host, hostKey } }]" }], source };
+  if (resolved.value.length === 0) return { ok: false, problems: [{ property: "hosts", reason: "required: there are no hosts to work on", fix: "list them: hosts: [{ name, connection: { host, user, hostKey } }]" }], source };
   return { ok: true, value: resolved.value, warnings: resolved.value.flatMap((host) => host.warnings.map((message) => ({ name: host.name, message }))) };
 }
 

@@ -16,8 +16,12 @@ export interface ConnectionArgs {
   host: pulumi.Input<string>;
   /** SSH port (default 22). */
   port?: pulumi.Input<number>;
-  /** Login user: the (non-root) user that runs rootless Docker. Required: rootless Docker never runs as root. */
-  user: pulumi.Input<string>;
+  /**
+   * Login user: the (non-root) user that runs rootless Docker. Required, though optional in the type (which mirrors
+   * `@pulumi/command`'s, where it defaults to root): `check` refuses a connection without it, since rootless Docker
+   * never runs as root.
+   */
+  user?: pulumi.Input<string>;
   /** Password authentication. */
   password?: pulumi.Input<string>;
   /** Private key: the key's text (OpenSSH or PEM), not a path. */
@@ -63,7 +67,10 @@ export interface VerifyArgs {
   required?: pulumi.Input<boolean>;
   /** Total time for retries while router advertisements and DAD settle (default 60). */
   timeoutSeconds?: pulumi.Input<number>;
-  /** Local image for the bridge-container check, never pulled (default "local/busybox"). */
+  /**
+   * Image for the bridge-container check (only with `containerIpv6`), default "busybox". It must be on the host
+   * (`docker pull busybox` as the user): it is never pulled, and the plan refuses a missing one before any change.
+   */
   image?: pulumi.Input<string>;
 }
 

@@ -94,9 +94,9 @@ export function checkHostsDocument(raw: unknown, source: string, baseDir: string
     });
   const defaults = raw.defaults ?? {};
   if (!isMapping(defaults)) problems.push({ property: "defaults", reason: "must be a mapping of RootlessDockerNetwork inputs" });
-  const hosts = raw.hosts;
-  if (hosts === undefined || hosts === null) problems.push({ property: "hosts", reason: "required", fix: "list the hosts: hosts: [{ name, connection: { host, hostKey } }]" });
-  else if (!Array.isArray(hosts)) problems.push({ property: "hosts", reason: "must be a list of {name, connection, …overrides}" });
+  // Optional: with --lab a file may hold only defaults; without hosts from anywhere, the API says so.
+  const hosts = raw.hosts ?? [];
+  if (!Array.isArray(hosts)) problems.push({ property: "hosts", reason: "must be a list of {name, connection, …overrides}" });
   else hosts.forEach((host, index) => problems.push(...entryProblems(host, `hosts[${index}]`)));
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, value: { defaults: defaults as Settings, hosts: hosts as HostEntry[], baseDir }, warnings: [] };

@@ -12,11 +12,13 @@ import type { DropInFile, HostFacts, RunningDaemon, UnitFileOnDisk, UnitState } 
 export interface FactsParams {
   unit: string;
   dropInName: string;
+  /** The image the verification will run a bridge container from: asked for only when it will be used. */
+  probeImage?: string;
 }
 
 /** provider/remote/facts.sh with its parameters: the unit, our drop-in's name, and the drop-in directories to read. */
 export function factsScript(params: FactsParams): string {
-  return remoteScript("facts", { unit: params.unit, dropin_name: params.dropInName, dropin_dirs: dropInDirNames(params.unit).join("\n") });
+  return remoteScript("facts", { unit: params.unit, dropin_name: params.dropInName, dropin_dirs: dropInDirNames(params.unit).join("\n"), probe_image: params.probeImage ?? "" });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,5 +271,6 @@ export function parseFacts(stdout: string, params: FactsParams): HostFacts {
     },
     daemonJson: { path: text("daemonjsonpath") ?? `${home}/.config/docker/daemon.json`, content: text("daemonjson") },
     compatScript: { path: text("compatpath") ?? `${home}/.local/lib/pulumi-rootless-docker/pasta-ipv6-compat.sh`, content: text("compat") },
+    ...(params.probeImage === undefined ? {} : { probeImage: { image: params.probeImage, present: { yes: true, no: false }[text("probeimage") ?? ""] ?? null } }),
   };
 }

@@ -308,16 +308,26 @@ function runningChanges(facts: HostFacts, desired: Record<string, string>, after
   return changes;
 }
 
+/** How to provide the verification's container image. */
+export function probeImageHint(image: string): string {
+  return `as the user, docker pull ${image} (or docker load one), or set verify.image to a local image that has sh, ip, ping and nc`;
+}
+
 function capabilityProblems(spec: NetworkSpec, facts: HostFacts): CapabilityProblem[] {
   const problems: CapabilityProblem[] = [];
   const error = (message: string, hint: string) => problems.push({ severity: "error", message, hint });
   const warning = (message: string, hint: string) => problems.push({ severity: "warning", message, hint });
   const rootlesskit = facts.versions.rootlesskit;
 
-  if (!facts.userManager) {
+  if (facts.uid === 0) {
+    error(`connected as root (${facts.user}): rootless Docker runs as a non-root user`, "set connection.user to the user that runs rootless Docker");
+  } else if (!facts.userManager) {
     error(`no systemd user manager answers for ${facts.user} (XDG_RUNTIME_DIR=${facts.xdgRuntimeDir || "unset"})`, `as root: loginctl enable-linger ${facts.user}; then check: systemctl --user status`);
   } else if (!facts.unit.loaded) {
     error(`the user unit ${spec.unit} is not loaded for ${facts.user}`, `install rootless Docker (dockerd-rootless-setuptool.sh install), or set unit to the right name`);
+  }
+  if (facts.probeImage?.present === false) {
+    error(`verify.image "${facts.probeImage.image}" is not on the host: the bridge-container check cannot run (images are never pulled)`, probeImageHint(facts.probeImage.image));
   }
   if (!facts.linger) warning(`linger is off for ${facts.user}: the daemon stops when the last session ends`, `as root: loginctl enable-linger ${facts.user}`);
 

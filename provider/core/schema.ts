@@ -22,6 +22,9 @@ export const MANAGED_VARIABLES = ["NET", "PORT_DRIVER", "MTU", "FLAGS", "DISABLE
 /** A public IPv6 anycast DNS resolver: only the default target; tests always name their own. */
 const DEFAULT_VERIFY_TARGET = { address: "2606:4700:4700::1111", tcpPort: 53, icmp: true };
 
+/** Docker's official busybox (sh, ip, ping, nc): what `docker pull busybox` gives; the plan checks that it is on the host. */
+const DEFAULT_PROBE_IMAGE = "busybox";
+
 /** RootlessKit's own default MTU for the user-mode drivers; the others use 1500 (dockerd-rootless.sh). */
 const USER_MODE_DRIVERS: readonly NetworkDriver[] = ["slirp4netns", "pasta", "gvisor-tap-vsock"];
 
@@ -143,9 +146,9 @@ function argsSchema(wrap: Wrap) {
           targets: wrap(z.array(wrap(verifyTarget(wrap))).min(1, "must name at least one target").max(16).default([DEFAULT_VERIFY_TARGET])).describe("What to reach; default a public IPv6 DNS resolver (TCP 53 and ICMP)."),
           required: wrap(z.boolean().default(false)).describe("Fail (and roll back) the apply when a target is unreachable."),
           timeoutSeconds: wrap(z.number().int().min(1).max(600).default(60)).describe("Total time for retries while router advertisements and DAD settle."),
-          image: wrap(asciiName(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/, 255, "must be an image reference like local/busybox or name:tag").default("local/busybox")).describe("Local image for the bridge-container check (never pulled)."),
+          image: wrap(asciiName(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/, 255, "must be an image reference like busybox or name:tag").default(DEFAULT_PROBE_IMAGE)).describe("Image for the bridge-container check (only with containerIpv6): it must be on the host, it is never pulled; the plan refuses a missing one."),
         })
-        .default({ enabled: true, targets: [DEFAULT_VERIFY_TARGET], required: false, timeoutSeconds: 60, image: "local/busybox" }),
+        .default({ enabled: true, targets: [DEFAULT_VERIFY_TARGET], required: false, timeoutSeconds: 60, image: DEFAULT_PROBE_IMAGE }),
     ).describe("Check IPv6 reachability after each apply."),
     restart: wrap(z.enum(["on-change", "never"]).default("on-change")).describe("on-change = restart the daemon when the settings in force differ; never = leave the restart to you."),
     pastaIpv6Compat: wrap(z.boolean().default(false)).describe("With pasta + IPv6 on RootlessKit < 2.3.0, install an ExecStartPost helper that gives the namespace IPv6."),

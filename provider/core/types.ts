@@ -165,6 +165,8 @@ export interface HostFacts {
   binaries: Record<"rootlesskit" | "pasta" | "slirp4netns" | "vpnkit" | "lxc-user-nic" | "nsenter", string | null>;
   daemonJson: { path: string; content: string | null };
   compatScript: { path: string; content: string | null };
+  /** The verification's container image, when one will be used: on the host (true), not (false), or unknown (null: no daemon to ask). */
+  probeImage?: { image: string; present: boolean | null };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,7 +222,8 @@ export type Diagnosis =
   | "no-default-route"
   | "icmp-blocked-by-ping-group-range"
   | "target-unreachable"
-  | "daemon-not-running";
+  | "daemon-not-running"
+  | "probe-image-missing";
 
 export interface TargetResult {
   address: string;

@@ -77,6 +77,8 @@ export function verifyScript(verify: VerifySpec, options: VerifyOptions): string
     ? `echo 'RDN path container'
 if ! command -v docker >/dev/null 2>&1; then
   echo "RDN pathfailed $(printf 'no docker command on PATH' | rdn_b64)"
+elif ! DOCKER_HOST="unix://$XDG_RUNTIME_DIR/docker.sock" docker image inspect --format . ${shellQuote(verify.image)} >/dev/null 2>&1; then
+  echo "RDN noimage $(printf '%s' ${shellQuote(verify.image)} | rdn_b64)"
 else
   err=$(mktemp)
   DOCKER_HOST="unix://$XDG_RUNTIME_DIR/docker.sock" docker run --rm --pull=never ${shellQuote(verify.image)} sh -c "$probe" probe ${seconds} ${targets} 2>"$err"
@@ -113,6 +115,8 @@ interface RawPath {
   path: "namespace" | "container";
   noDaemon: string | null;
   failed: string | null;
+  /** The container image that is not on the host. */
+  noImage: string | null;
   attempts: number;
   addresses: { address: string; tentative: boolean }[];
   route: string | null;
@@ -149,7 +153,7 @@ function readPaths(stdout: string): RawVerification {
         break;
       case "path":
         if (fields[0] === "namespace" || fields[0] === "container") {
-          paths.push({ path: fields[0], noDaemon: null, failed: null, attempts: 0, addresses: [], route: null, pings: new Map(), tcps: new Map() });
+          paths.push({ path: fields[0], noDaemon: null, failed: null, noImage: null, attempts: 0, addresses: [], route: null, pings: new Map(), tcps: new Map() });
         }
         break;
       case "nodaemon":
@@ -157,6 +161,9 @@ function readPaths(stdout: string): RawVerification {
         break;
       case "pathfailed":
         if (path) path.failed = fromBase64(fields[0] ?? "");
+        break;
+      case "noimage":
+        if (path) path.noImage = fromBase64(fields[0] ?? "");
         break;
       case "attempt":
         // Only the last attempt counts: earlier ones ran while addresses and routes were settling.
@@ -213,6 +220,7 @@ function judgePath(raw: RawPath, specTargets: VerifySpec["targets"], pingOk: boo
     targets,
   });
   if (raw.noDaemon !== null) return result("daemon-not-running", `rootless Docker is not running: ${raw.noDaemon}`);
+  if (raw.noImage !== null) return result("probe-image-missing", `the image ${raw.noImage} for ${where} is not on the host (it is never pulled)`);
   if (raw.failed !== null && raw.attempts === 0) return result("target-unreachable", `could not probe from ${where}: ${raw.failed}`);
   const expected = targets.flatMap((target, index) => [
     ...(specTargets[index].icmp ? [target.icmp] : []),

@@ -16,6 +16,7 @@ import { RemoteCommandError } from "../errors/remote-command-error";
 import { RollbackError } from "../errors/rollback-error";
 import { VerificationError } from "../errors/verification-error";
 import { hostLabel, openSession, type SshSession } from "../transport";
+import { probeImageHint } from "../core/plan";
 import type { ApplyResult, EngineOptions, InspectResult, RemoveResult } from "./types";
 
 export type * from "./types";
@@ -60,7 +61,7 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
       throw new VerificationError(
         `IPv6 is not reachable (${verification.diagnosis}: ${verification.detail})` +
           (changed ? `; the previous files were restored${plan.restart ? " and the daemon restarted on them" : ""}` : ""),
-        verificationHint(verification),
+        verificationHint(verification, spec.verify.image),
         { host: session.label, step: "verify", evidence: describeVerification(verification) },
       );
     }
@@ -105,7 +106,7 @@ async function withSession<T>(spec: NetworkSpec, opts: EngineOptions, work: (ses
 }
 
 async function gatherFacts(session: SshSession, spec: NetworkSpec): Promise<HostFacts> {
-  const params = { unit: spec.unit, dropInName: spec.dropInName };
+  const params = { unit: spec.unit, dropInName: spec.dropInName, ...(usesProbeImage(spec) ? { probeImage: spec.verify.image } : {}) };
   const result = await session.exec(remoteShellCommand(factsScript(params)));
   if (result.exitCode !== 0) {
     throw new RemoteCommandError("reading the host's state failed", "check that the user has a POSIX login shell and a home directory", {
@@ -273,8 +274,13 @@ async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts
   return parseVerification(result.stdout, { pingGroupRange: facts.pingGroupRange });
 }
 
-function verificationHint(verification: VerificationResult): string {
+/** The verification runs a bridge container only when daemon.json is managed. */
+const usesProbeImage = (spec: NetworkSpec) => spec.verify.enabled && spec.containerIpv6 !== undefined;
+
+function verificationHint(verification: VerificationResult, image: string): string {
   switch (verification.diagnosis) {
+    case "probe-image-missing":
+      return probeImageHint(image);
     case "no-global-ipv6-address":
       return "the RootlessKit namespace has no global IPv6 address: set ipv6: true; with pasta on RootlessKit < 2.3.0 set pastaIpv6Compat: true";
     case "no-default-route":

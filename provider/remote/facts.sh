@@ -1,7 +1,8 @@
 #!/bin/sh
 # Everything one SSH exec learns about a host, for the pure parser in provider/core/facts.ts.
-# Parameters (a header of quoted assignments): unit, dropin_name, and dropin_dirs (the names of the drop-in
-# directories systemd searches for the unit, one a line: "docker.service.d", the type-level "service.d"…).
+# Parameters (a header of quoted assignments): unit, dropin_name, dropin_dirs (the names of the drop-in
+# directories systemd searches for the unit, one a line: "docker.service.d", the type-level "service.d"…), and
+# probe_image (the verification's container image, empty when none is used).
 # Output lines are `RDN KEY FIELD…`; every field that carries host content is base64 (`-` = absent), so no
 # file content or process argument can break the framing.
 #
@@ -10,7 +11,7 @@
 # of sed, /proc is read with `read` and `[ -O ]` (builtins), and `--version` runs only when a binary changed.
 # rdn:include lib/session.sh
 # rdn:include lib/rootlesskit.sh
-: "${unit:?}" "${dropin_name:?}" "${dropin_dirs:=}"
+: "${unit:?}" "${dropin_name:?}" "${dropin_dirs:=}" "${probe_image:=}"
 nl='
 '
 # Text values are collected and encoded by one awk at the end (rdn_text_flush) instead of one base64
@@ -278,5 +279,14 @@ rdn_text daemonjsonpath "$HOME/.config/docker/daemon.json"
 rdn_file daemonjson "$HOME/.config/docker/daemon.json"
 rdn_text compatpath "$HOME/.local/lib/pulumi-rootless-docker/pasta-ipv6-compat.sh"
 rdn_file compat "$HOME/.local/lib/pulumi-rootless-docker/pasta-ipv6-compat.sh"
+# The verification's container image (probe_image, set only when a bridge container will be probed): yes, no
+# (the daemon answered: no such image) or unknown (no docker command, no daemon to ask).
+if [ -n "$probe_image" ]; then
+  if ! command -v docker >/dev/null 2>&1; then probe_answer=unknown
+  elif probe_out=$(DOCKER_HOST="unix://$XDG_RUNTIME_DIR/docker.sock" docker image inspect --format . "$probe_image" 2>&1); then probe_answer=yes
+  else case $probe_out in *"No such image"*|*"no such image"*) probe_answer=no ;; *) probe_answer=unknown ;; esac
+  fi
+  rdn_text probeimage "$probe_answer"
+fi
 rdn_text_flush
 echo 'RDN end'

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { validateNetworkArgs } from "../../provider/core/schema";
 import type { NetworkSpec } from "../../provider/core/types";
 import type { LabHost } from "../../lab/api";
+import { BUSYBOX_IMAGE } from "../../lab/rootfs";
 
 export function labInputs(host: LabHost, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -15,7 +16,7 @@ export function labInputs(host: LabHost, overrides: Record<string, unknown> = {}
       dialErrorLimit: 3,
       perDialTimeout: 10,
     },
-    verify: { targets: [{ address: host.target.ipv6, tcpPort: host.target.ipv6TcpPort }], timeoutSeconds: 30 },
+    verify: { targets: [{ address: host.target.ipv6, tcpPort: host.target.ipv6TcpPort }], timeoutSeconds: 30, image: BUSYBOX_IMAGE },
     ...overrides,
   };
 }

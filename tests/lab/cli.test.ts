@@ -4,8 +4,8 @@
  * as drift naming the host and the property.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -24,9 +24,9 @@ interface CliRun {
   stderr: string;
 }
 
-function runCliProcess(args: string[]): Promise<CliRun> {
+function runCliProcess(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
   return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { env: process.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -82,6 +82,45 @@ describe("rootless-docker-net against lab hosts", { timeout: 600_000 }, () => {
     assert.equal(planned.code, 0, JSON.stringify(planned.report, null, 2));
   });
 
+  it("an SSH agent alone is the credential: SSH_AUTH_SOCK as @pulumi/command takes it, or agentSocketPath with ${VAR}", async () => {
+    const agentDir = mkdtempSync(join(tmpdir(), "rdn-agent-"));
+    const socket = join(agentDir, "agent.sock");
+    // -D: in the foreground, so the test owns the process and ends it by its pid.
+    const agent: ChildProcess = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
+    try {
+      await waitFor(() => existsSync(socket));
+      const withAgent = { ...process.env, SSH_AUTH_SOCK: socket };
+      execFileSync("ssh-add", [hosts[0].privateKeyPath], { env: withAgent, stdio: "pipe" });
+      const host = hosts[0];
+      const entry = { name: host.name, connection: { host: host.address, port: host.port, user: host.user, hostKey: host.hostPublicKey } };
+      const settings = { networkDriver: "slirp4netns", ipv6: true, verify: { targets: [{ address: host.target.ipv6, tcpPort: host.target.ipv6TcpPort }] } };
+      const file = (connection: object) => {
+        const path = join(agentDir, `hosts-${Object.keys(connection).length}.yaml`);
+        writeFileSync(path, stringify({ defaults: { ...settings, connection }, hosts: [entry] }));
+        return path;
+      };
+      const { SSH_AUTH_SOCK: _none, ...withoutAgent } = process.env;
+
+      const viaEnvironment = await runCliProcess(["plan", "--hosts", file({}), "--json", "--quiet"], withAgent);
+      const planned = JSON.parse(viaEnvironment.stdout);
+      assert.equal(planned.errors.length, 0, viaEnvironment.stdout);
+      assert.equal(planned.hosts[0].host, `${host.user}@${host.address}:${host.port}`);
+
+      const viaFile = await runCliProcess(["plan", "--hosts", file({ agentSocketPath: "${RDN_AGENT_DIR}/agent.sock" }), "--json", "--quiet"], { ...withoutAgent, RDN_AGENT_DIR: agentDir });
+      assert.equal(JSON.parse(viaFile.stdout).errors.length, 0, viaFile.stdout);
+
+      const noAgent = await runCliProcess(["plan", "--hosts", file({}), "--json"], withoutAgent);
+      assert.equal(noAgent.code, 1);
+      assert.deepEqual(
+        JSON.parse(noAgent.stdout).errors.map((error: { property: string; message: string }) => [error.property, error.message]),
+        [["hosts[0].connection", "hosts[0].connection: needs a credential"]],
+      );
+    } finally {
+      agent.kill();
+      rmSync(agentDir, { recursive: true, force: true });
+    }
+  });
+
   it("plan exits 2 after a hand edit on one host, naming that host and property in the table", async () => {
     const edited = hosts[0].name;
     const edit = await userExec(edited, "sed -i 's/DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=[0-9]*/DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=1500/' ~/.config/systemd/user/docker.service.d/override.conf");
@@ -98,3 +137,9 @@ describe("rootless-docker-net against lab hosts", { timeout: 600_000 }, () => {
     assert.match(text.stdout, new RegExp(`${edited} \\(.*\\): DIFFERS\\n(.*\\n)*\\s*\\S*(mtu|MTU)\\S*\\s+65520\\s+1500`, "i"));
   });
 });
+
+/** Polls for a condition, up to 20 s (an agent's socket appears within milliseconds on an idle machine). */
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let attempt = 0; attempt < 200 && !condition(); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.ok(condition(), "timed out waiting");
+}

@@ -203,6 +203,21 @@ test("factsScript passes dash's syntax check and quotes hostile unit names", () 
   assert.ok(script.includes(`unit='docker'\\''; touch /tmp/pwned; '\\''.service'`));
 });
 
+test("the verification image is asked for only when it will be used, and read as present, missing or unknown", () => {
+  assert.ok(factsScript(PARAMS).includes("probe_image=''"));
+  const script = factsScript({ ...PARAMS, probeImage: "busybox'$(id)" });
+  assert.equal(spawnSync("dash", ["-n"], { input: script, encoding: "utf8" }).status, 0);
+  assert.ok(script.includes(`probe_image='busybox'\\''$(id)'`));
+  const read = (answer?: string) => parseFacts(factsOutput({}).replace("RDN end", answer === undefined ? "RDN end" : `RDN probeimage ${b64(answer)}\nRDN end`), { ...PARAMS, probeImage: "busybox" }).probeImage;
+  assert.deepEqual([read("yes"), read("no"), read("unknown"), read()], [
+    { image: "busybox", present: true },
+    { image: "busybox", present: false },
+    { image: "busybox", present: null },
+    { image: "busybox", present: null },
+  ]);
+  assert.equal("probeImage" in parseFacts(factsOutput({}), PARAMS), false);
+});
+
 test("factsScript runs for real on this machine and parses (no crash without a user manager)", () => {
   const run = spawnSync("sh", ["-c", factsScript(PARAMS)], { encoding: "utf8", env: { ...process.env, XDG_RUNTIME_DIR: "" } });
   assert.equal(run.status, 0, run.stderr);

@@ -70,6 +70,22 @@ describe("planHost properties", () => {
     assert.match(plan.problems[0].message, /pasta binary/);
   });
 
+  test("logging in as root is an error that says which user to set", () => {
+    const { spec, facts } = fixture("no-op");
+    const [problem] = planHost(spec, { ...facts, user: "root", uid: 0 }).problems;
+    assert.deepEqual([problem.severity, problem.message, problem.hint], ["error", "connected as root (root): rootless Docker runs as a non-root user", "set connection.user to the user that runs rootless Docker"]);
+  });
+
+  test("a verification image that is not on the host is an error before any change, naming the image and how to provide it", () => {
+    const { spec, facts } = fixture("no-op");
+    const missing = planHost(spec, { ...facts, probeImage: { image: "busybox", present: false } });
+    assert.deepEqual(missing.problems.map((problem) => problem.severity), ["error"]);
+    assert.match(missing.problems[0].message, /verify\.image "busybox" is not on the host/);
+    assert.match(missing.problems[0].hint, /docker pull busybox/);
+    // Unknown (no daemon to ask) is not judged; present is fine.
+    assert.deepEqual(planHost(spec, { ...facts, probeImage: { image: "busybox", present: null } }).problems, planHost(spec, facts).problems);
+  });
+
   test("no user manager and an unloaded unit are errors", () => {
     const { spec, facts } = fixture("no-op");
     assert.match(planHost(spec, { ...facts, userManager: false }).problems[0].message, /no systemd user manager/);

@@ -68,7 +68,8 @@ describe("plugin schema generated from the zod schema", () => {
     assert.equal(network.inputProperties.dropInName.default, "override.conf");
     const connection = typeOf(network.inputProperties.connection) as { properties: Record<string, PropertySpec> };
     assert.equal(connection.properties.port.default, 22);
-    assert.equal(connection.properties.user.default, "root");
+    // No default user: rootless Docker never runs as root, so the user is required.
+    assert.equal(connection.properties.user.default, undefined);
   });
 
   test("every output is declared; every input is echoed as an output", () => {

@@ -33,7 +33,7 @@ describe("defaults", () => {
     assert.equal(spec.ipv6, false);
     assert.deepEqual([spec.connection.port, spec.connection.dialErrorLimit, spec.connection.perDialTimeout], [22, 10, 15]);
     assert.deepEqual([spec.unit, spec.dropInName, spec.restart, spec.pastaIpv6Compat], ["docker.service", "override.conf", "on-change", false]);
-    assert.deepEqual(spec.verify, { enabled: true, targets: [{ address: "fd99::1", tcpPort: 8081, icmp: true }], required: false, timeoutSeconds: 60, image: "local/busybox" });
+    assert.deepEqual(spec.verify, { enabled: true, targets: [{ address: "fd99::1", tcpPort: 8081, icmp: true }], required: false, timeoutSeconds: 60, image: "busybox" });
     assert.equal("containerIpv6" in spec, false);
   });
 

@@ -81,6 +81,14 @@ test("daemon not running: no child_pid", () => {
   assert.match(result.detail, /no live child_pid/);
 });
 
+test("a container image that is not on the host is its own diagnosis, naming the image", () => {
+  const output = namespaceOutput([ADDRESS, ROUTE, "RDN ping fd99::1 ok 1.0", "RDN tcp fd99::1 8081 ok", "RDN path container", `RDN noimage ${Buffer.from("busybox").toString("base64")}`]);
+  const result = parseVerification(output, { pingGroupRange: null });
+  assert.equal(result.reachable, false);
+  assert.equal(result.diagnosis, "probe-image-missing");
+  assert.match(result.detail, /container: the image busybox for a bridge container is not on the host/);
+});
+
 test("only the last attempt counts (addresses settle after a restart)", () => {
   const output = namespaceOutput(["RDN ping fd99::1 fail unreachable", "RDN tcp fd99::1 8081 fail", "RDN attempt 2", ADDRESS, ROUTE, "RDN ping fd99::1 ok 1.5", "RDN tcp fd99::1 8081 ok"]);
   assert.equal(parseVerification(output, { pingGroupRange: null }).reachable, true);
