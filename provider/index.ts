@@ -10,7 +10,7 @@
 import type * as fleet from "./fleet";
 import type * as resource from "./resource";
 
-export type { ConnectionArgs, ContainerIpv6Args, ProxyConnectionArgs, RootlessDockerNetworkArgs, VerifyArgs, VerifyTargetArgs } from "./resource";
+export type { ConnectionArgs, ContainerIpv6Args, ProxyConnectionArgs, RootlessDockerNetworkArgs, TimeoutsArgs, VerifyArgs, VerifyTargetArgs } from "./resource";
 export type { NetworkOutputs, NetworkState } from "./dynamic";
 export type { FleetHost, FleetSettings, RootlessDockerFleetArgs } from "./fleet";
 export * from "./errors";
@@ -18,6 +18,7 @@ export * from "./api";
 export type {
   CapabilityProblem,
   ConnectionSpec,
+  TimeLimits,
   Diagnosis,
   InputProblem,
   NetworkDriver,

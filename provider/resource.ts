@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NetworkOutputs } from "./dynamic";
 import { networkArgsSchema } from "./core/schema";
 import type { Rollout } from "./core/waves";
-import type { ConnectionSpec, NetworkDriver, PortDriver, TriState, VerifySpec } from "./core/types";
+import type { ConnectionSpec, NetworkDriver, PortDriver, TimeLimits, TriState, VerifySpec } from "./core/types";
 
 /** How to reach the host over SSH: the fields of @pulumi/command's `remote.ConnectionArgs`, plus known_hosts handling. */
 export interface ConnectionArgs {
@@ -74,6 +74,16 @@ export interface VerifyArgs {
   image?: pulumi.Input<string>;
 }
 
+/** Time limits of the remote steps, in seconds; on expiry the step fails naming the host, the step and the time waited. */
+export interface TimeoutsArgs {
+  /** Reading the host's state (default 60). */
+  factsSeconds?: pulumi.Input<number>;
+  /** The apply, delete or rollback script, including its wait for the host lock and for the daemon to come back (default 600, at least 60). */
+  applySeconds?: pulumi.Input<number>;
+  /** The whole verification (default: verify.timeoutSeconds per path plus time for each probe); must exceed verify.timeoutSeconds. */
+  verifySeconds?: pulumi.Input<number>;
+}
+
 /** IPv6 for containers on the default bridge (~/.config/docker/daemon.json). */
 export interface ContainerIpv6Args {
   /** A /64 ULA (fc00::/7) outside fd00::/64, e.g. fd12:3456:789a:1::/64; omitted = derived from the host name. */
@@ -111,6 +121,8 @@ export interface RootlessDockerNetworkArgs {
   verify?: pulumi.Input<VerifyArgs>;
   /** "on-change" (default) restarts the daemon when the settings in force differ; "never" leaves the restart to you. */
   restart?: pulumi.Input<"on-change" | "never">;
+  /** Time limits of the remote steps. */
+  timeouts?: pulumi.Input<TimeoutsArgs>;
   /** With pasta and IPv6 on RootlessKit < 2.3.0, install an ExecStartPost helper that gives the namespace IPv6 (default false). */
   pastaIpv6Compat?: pulumi.Input<boolean>;
   /**
@@ -195,6 +207,7 @@ export class RootlessDockerNetwork extends pulumi.dynamic.Resource {
   declare readonly dropInName: pulumi.Output<string>;
   declare readonly verify: pulumi.Output<VerifySpec>;
   declare readonly restart: pulumi.Output<"on-change" | "never">;
+  declare readonly timeouts: pulumi.Output<TimeLimits>;
   declare readonly pastaIpv6Compat: pulumi.Output<boolean>;
 
   /** `user@host:port` of the host. */

@@ -117,6 +117,8 @@ export interface ApplyRow {
   status: ApplyStatus;
   host?: string;
   changes: PropertyChange[];
+  /** The plan made again on the host after the apply (applied hosts only): nothing may be left to do. */
+  after?: { differs: boolean; changes: PropertyChange[] };
   restarted: boolean;
   verification: VerificationResult | null;
   warnings: string[];
@@ -171,6 +173,7 @@ async function applyOne({ name, spec, warnings: inputWarnings }: ResolvedHost, w
       status,
       host: result.host,
       changes: result.plan.changes,
+      after: { differs: result.postPlan.differs, changes: result.postPlan.changes },
       restarted: result.restarted,
       verification: result.verification,
       // The engine also reports its own warnings through onWarning, prefixed with the host: keep one of each.

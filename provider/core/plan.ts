@@ -523,6 +523,6 @@ function observedContainerIpv6(spec: NetworkSpec, facts: HostFacts): NetworkSpec
 }
 
 /** Pulumi cannot encode `undefined`: leave such keys out. */
-function withoutUndefined<T extends object>(value: T): T {
+export function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
 }

@@ -19,6 +19,26 @@ export const MANAGED_VARIABLES = ["NET", "PORT_DRIVER", "MTU", "FLAGS", "DISABLE
   (suffix) => `${MANAGED_PREFIX}${suffix}`,
 );
 
+/** Far above what a healthy host needs (facts ~1 s; an apply with a restart ~10 s), so only a hung host reaches them. */
+export const DEFAULT_TIMEOUTS = { factsSeconds: 60, applySeconds: 600 } as const;
+
+/** The input that decides each variable we own, shown beside the variable's name in plans and errors. */
+const INPUT_OF_VARIABLE: Record<string, string> = {
+  NET: "networkDriver",
+  PORT_DRIVER: "portDriver",
+  MTU: "mtu",
+  FLAGS: "ipv6, extraFlags",
+  DISABLE_HOST_LOOPBACK: "disableHostLoopback",
+  DETACH_NETNS: "detachNetns",
+  SLIRP4NETNS_SANDBOX: "slirp4netnsSandbox",
+  SLIRP4NETNS_SECCOMP: "slirp4netnsSeccomp",
+};
+
+/** `networkDriver` for DOCKERD_ROOTLESS_ROOTLESSKIT_NET; undefined for anything that is not one of our variables. */
+export function inputOfVariable(name: string): string | undefined {
+  return name.startsWith(MANAGED_PREFIX) ? INPUT_OF_VARIABLE[name.slice(MANAGED_PREFIX.length)] : undefined;
+}
+
 /** A public IPv6 anycast DNS resolver: only the default target; tests always name their own. */
 const DEFAULT_VERIFY_TARGET = { address: "2606:4700:4700::1111", tcpPort: 53, icmp: true };
 
@@ -151,6 +171,15 @@ function argsSchema(wrap: Wrap) {
         .default({ enabled: true, targets: [DEFAULT_VERIFY_TARGET], required: false, timeoutSeconds: 60, image: DEFAULT_PROBE_IMAGE }),
     ).describe("Check IPv6 reachability after each apply."),
     restart: wrap(z.enum(["on-change", "never"]).default("on-change")).describe("on-change = restart the daemon when the settings in force differ; never = leave the restart to you."),
+    timeouts: wrap(
+      z
+        .strictObject({
+          factsSeconds: wrap(z.number().int().min(5).max(3600).default(DEFAULT_TIMEOUTS.factsSeconds)).describe("Reading the host's state (one exec)."),
+          applySeconds: wrap(z.number().int().min(60).max(7200).default(DEFAULT_TIMEOUTS.applySeconds)).describe("The apply, delete or rollback script, its wait for the host lock and for the daemon to come back included (at least 60)."),
+          verifySeconds: wrap(z.number().int().min(5).max(7200)).optional().describe("The whole verification exec; default verify.timeoutSeconds per path plus 10 s per target plus 60 s. Must exceed verify.timeoutSeconds."),
+        })
+        .default(DEFAULT_TIMEOUTS),
+    ).describe("Time limits of the remote steps, in seconds; a healthy host never comes near the defaults. On expiry the step fails naming the host, the step and the time waited."),
     pastaIpv6Compat: wrap(z.boolean().default(false)).describe("With pasta + IPv6 on RootlessKit < 2.3.0, install an ExecStartPost helper that gives the namespace IPv6."),
     rollout: wrap(
       z
@@ -364,6 +393,11 @@ function crossFieldProblems(raw: unknown, options: ValidateOptions): InputProble
   if (detach !== SKIP && detach !== undefined && extra !== SKIP && extra.some((flag) => flag.split("=")[0] === "--detach-netns")) {
     add("extraFlags", `--detach-netns in extraFlags and detachNetns set: use one (extraFlags where dockerd-rootless.sh does not read DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS, before Docker 29.5)`);
   }
+  const verifySeconds = knownField(raw, ["timeouts", "verifySeconds"], fields.timeouts.unwrap().shape.verifySeconds);
+  const retrySeconds = knownField(raw, ["verify", "timeoutSeconds"], fields.verify.unwrap().shape.timeoutSeconds);
+  if (verifySeconds !== SKIP && verifySeconds !== undefined && retrySeconds !== SKIP && verifySeconds <= retrySeconds) {
+    add("timeouts.verifySeconds", `must exceed verify.timeoutSeconds (${retrySeconds}), the time verification keeps retrying: the check would be cut off before it can succeed`);
+  }
   if (ipv6 === true && mtu !== SKIP && mtu !== undefined && mtu < 1280) add("mtu", `mtu ${mtu} is below 1280, the minimum IPv6 needs`);
   if (net !== SKIP && net !== "slirp4netns") {
     for (const name of ["slirp4netnsSandbox", "slirp4netnsSeccomp"] as const) {
@@ -422,6 +456,7 @@ function toSpec(args: ParsedArgs): NetworkSpec {
     dropInName: args.dropInName,
     verify: args.verify,
     restart: args.restart,
+    timeouts: args.timeouts,
     pastaIpv6Compat: args.pastaIpv6Compat,
   };
   for (const key of Object.keys(spec) as (keyof NetworkSpec)[]) if (spec[key] === undefined) delete spec[key];

@@ -9,11 +9,6 @@ import type { FileWrite } from "./types";
 
 export { shellQuote };
 
-/** A path as a shell word; a leading `~/` stays relative to the remote `$HOME`. */
-export function shellPath(path: string): string {
-  return path.startsWith("~/") ? `"$HOME"/${shellQuote(path.slice(2))}` : shellQuote(path);
-}
-
 /** Base64 of UTF-8 text (Buffer is a global, not an I/O module). */
 export function toBase64(text: string): string {
   return Buffer.from(text, "utf8").toString("base64");
@@ -70,6 +65,10 @@ export interface ApplyParams extends LockParams {
   expectedSha256: Record<string, string | null>;
   daemonReload: boolean;
   restart: boolean;
+  /** The InvocationID the plan saw: a restart-only apply restarts only if the daemon still runs that invocation. */
+  expectedInvocationId?: string;
+  /** The facts script, run again under the lock once the apply is done (its output comes back as `RDN facts`). */
+  factsScript?: string;
 }
 
 export interface RollbackParams extends LockParams {
@@ -79,187 +78,55 @@ export interface RollbackParams extends LockParams {
   restart?: boolean;
 }
 
-/**
- * The functions both the apply and the rollback script use. Markers: `RDN step NAME STATUS [b64]`,
- * `RDN journal b64`, `RDN holder b64`, `RDN changed b64`, and one final `RDN result NAME`.
- */
-const APPLY_FUNCTIONS = `rdn_step() { printf 'RDN step %s %s %s\\n' "$1" "$2" "$(printf '%s' "\${3:-}" | rdn_b64)"; }
-rdn_finish() { printf 'RDN result %s\\n' "$1"; exit "$2"; }
-rdn_lock() {
-  mkdir -p "$(dirname "$rdn_lock_path")" || { rdn_step lock failed "cannot create $(dirname "$rdn_lock_path")"; rdn_finish failed ${APPLY_EXIT.failed}; }
-  exec 9>>"$rdn_lock_path"
-  if ! flock -w "$rdn_lock_wait" 9; then
-    printf 'RDN holder %s\\n' "$(cat "$rdn_lock_path.holder" 2>/dev/null | rdn_b64)"
-    rdn_step lock failed "held by another apply for more than $rdn_lock_wait s"
-    rdn_finish lock-timeout ${APPLY_EXIT.lockTimeout}
-  fi
-  printf '%s (pid %s, since %s)\\n' "$rdn_lock_holder" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$rdn_lock_path.holder"
-  rdn_step lock ok
-}
-rdn_sha() { if [ -e "$1" ]; then sha256sum < "$1" | cut -d ' ' -f 1; else echo absent; fi; }
-rdn_put_file() {
-  rdn_dir=$(dirname "$1")
-  mkdir -p "$rdn_dir" || return 1
-  rdn_tmp="$rdn_dir/.pulumi-rootless-docker.$$.tmp"
-  if cat > "$rdn_tmp" && chmod "$2" "$rdn_tmp" && mv -f "$rdn_tmp" "$1"; then return 0; fi
-  rm -f "$rdn_tmp"
-  return 1
-}
-rdn_restore() {
-  [ -f "$rdn_backup_dir/complete" ] || { rdn_step restore failed "no complete backup in $rdn_backup_dir"; return 1; }
-  rdn_restore_ok=0
-  for rdn_entry in "$rdn_backup_dir"/*.path; do
-    [ -f "$rdn_entry" ] || continue
-    rdn_base=\${rdn_entry%.path}
-    rdn_target=$(cat "$rdn_entry")
-    if [ -e "$rdn_base.absent" ]; then
-      rm -f "$rdn_target" || rdn_restore_ok=1
-    else
-      rdn_put_file "$rdn_target" "$(cat "$rdn_base.mode")" < "$rdn_base.orig" || rdn_restore_ok=1
-    fi
-  done
-  if [ "$rdn_restore_ok" = 0 ]; then rdn_step restore ok; else rdn_step restore failed; fi
-  return "$rdn_restore_ok"
-}
-rdn_api_ready() {
-  rdn_main=$(systemctl --user show -p MainPID --value "$rdn_unit")
-  rdn_sd=$(rdn_state_dir "$rdn_main")
-  if command -v curl >/dev/null 2>&1; then
-    curl -sf --max-time 2 --unix-socket "$rdn_sd/api.sock" http://rootlesskit/v1/info >/dev/null 2>&1
-  else
-    [ -S "$rdn_sd/api.sock" ] && rdn_child_pid "$rdn_sd" >/dev/null
-  fi
-}
-rdn_invocation() { systemctl --user show -p InvocationID --value "$rdn_unit" 2>/dev/null; }
-rdn_wait_active() {
-  rdn_deadline=$(( $(date +%s) + rdn_active_timeout ))
-  while :; do
-    rdn_state=$(systemctl --user show -p ActiveState --value "$rdn_unit" 2>/dev/null)
-    if [ "$rdn_state" = active ] && [ "$(rdn_invocation)" != "$1" ] && rdn_api_ready; then return 0; fi
-    [ "$rdn_state" = failed ] && return 1
-    [ "$(date +%s)" -ge "$rdn_deadline" ] && return 1
-    sleep 0.3
-  done
-}
-rdn_restart() {
-  systemctl --user reset-failed "$rdn_unit" >/dev/null 2>&1
-  rdn_before=$(rdn_invocation)
-  if ! rdn_err=$(systemctl --user restart --no-block "$rdn_unit" 2>&1); then rdn_step "$1restart" failed "$rdn_err"; return 1; fi
-  rdn_step "$1restart" ok
-  if rdn_wait_active "$rdn_before"; then rdn_step "$1wait-active" ok; return 0; fi
-  rdn_step "$1wait-active" failed "not active with a RootlessKit API within $rdn_active_timeout s (state: $rdn_state)"
-  return 1
-}
-rdn_daemon_reload() {
-  if rdn_err=$(systemctl --user daemon-reload 2>&1); then rdn_step "$1daemon-reload" ok; return 0; fi
-  rdn_step "$1daemon-reload" failed "$rdn_err"
-  return 1
-}
-rdn_journal() {
-  rdn_lines=$(journalctl --user -u "$rdn_unit" -n 40 --no-pager 2>/dev/null)
-  [ -n "$rdn_lines" ] || rdn_lines=$(systemctl --user status "$rdn_unit" -n 40 --no-pager 2>&1)
-  printf 'RDN journal %s\\n' "$(printf '%s\\n' "$rdn_lines" | rdn_b64)"
-}
-rdn_roll_back() {
-  rdn_journal
-  rdn_restore || rdn_finish rollback-failed ${APPLY_EXIT.rollbackFailed}
-  rdn_daemon_reload rollback- || rdn_finish rollback-failed ${APPLY_EXIT.rollbackFailed}
-  if [ "$1" = restart ]; then
-    rdn_restart rollback- || { rdn_journal; rdn_finish rollback-failed ${APPLY_EXIT.rollbackFailed}; }
-  fi
-  rdn_finish rolled-back ${APPLY_EXIT.rolledBack}
-}
-`;
+/** The scripts take paths absolute or relative to the remote home: `~/x` becomes `x`. */
+const remotePath = (path: string) => (path.startsWith("~/") ? path.slice(2) : path);
 
-function scriptHeader(params: LockParams): string {
-  const lockPath = params.lockPath === undefined ? `"$XDG_RUNTIME_DIR/pulumi-rootless-docker/apply.lock"` : shellPath(params.lockPath);
-  return `#!/bin/sh
-# pulumi-rootless-docker: runs to the end even when the SSH connection drops, so the host ends either
-# unchanged or fully applied.
-trap '' HUP PIPE
-${SESSION_PRELUDE}rdn_unit=${shellQuote(params.unit)}
-rdn_lock_path=${lockPath}
-rdn_lock_wait=${Math.max(0, Math.floor(params.lockWaitSeconds))}
-rdn_lock_holder=${shellQuote(params.lockHolder)}
-rdn_backup_dir=${shellPath(params.backupDir)}
-rdn_active_timeout=${Math.max(1, Math.ceil(params.activeTimeoutSeconds))}
-${ROOTLESSKIT_FUNCTIONS}${APPLY_FUNCTIONS}`;
+function lockParameters(params: LockParams): Record<string, string> {
+  return {
+    rdn_unit: params.unit,
+    ...(params.lockPath === undefined ? {} : { rdn_lock_path: remotePath(params.lockPath) }),
+    rdn_lock_wait: String(Math.max(0, Math.floor(params.lockWaitSeconds))),
+    rdn_lock_holder: params.lockHolder,
+    rdn_backup_dir: remotePath(params.backupDir),
+    rdn_active_timeout: String(Math.max(1, Math.ceil(params.activeTimeoutSeconds))),
+  };
 }
 
-/** Takes backups of every file in `writes` into a fresh backup dir, then marks it complete. */
-function backupCommands(writes: FileWrite[]): string {
-  const lines = [
-    `rdn_staging="$rdn_backup_dir.new"`,
-    `rm -rf "$rdn_staging" && mkdir -p "$rdn_staging" || { rdn_step backup failed "cannot create $rdn_staging"; rdn_finish failed ${APPLY_EXIT.failed}; }`,
-  ];
-  writes.forEach((write, index) => {
-    const base = `"$rdn_staging/${index}"`;
-    lines.push(
-      `rdn_target=${shellPath(write.path)}`,
-      `printf '%s' "$rdn_target" > ${base}.path`,
-      `if [ -e "$rdn_target" ]; then cp "$rdn_target" ${base}.orig && stat -c %a "$rdn_target" > ${base}.mode || { rdn_step backup failed "cannot copy $rdn_target"; rdn_finish failed ${APPLY_EXIT.failed}; }; else : > ${base}.absent; fi`,
-    );
-  });
-  lines.push(
-    `: > "$rdn_staging/complete"`,
-    `rm -rf "$rdn_backup_dir" && mv "$rdn_staging" "$rdn_backup_dir" || { rdn_step backup failed "cannot replace $rdn_backup_dir"; rdn_finish failed ${APPLY_EXIT.failed}; }`,
-    `rdn_step backup ok`,
-  );
-  return lines.join("\n");
-}
-
-/** Writes one file atomically unless it already has that content; a failure rolls back what was written. */
-function writeCommands(write: FileWrite): string {
-  const target = shellPath(write.path);
-  if (write.content === null) {
-    return `if [ -e ${target} ]; then
-  if rm -f ${target}; then rdn_changed=1; rdn_step write ok ${target}; else rdn_step write failed ${target}; rdn_roll_back no-restart; fi
-else rdn_step write unchanged ${target}; fi`;
-  }
-  const mode = (write.mode & 0o7777).toString(8);
-  const content = shellQuote(toBase64(write.content));
-  return `if printf '%s' ${content} | base64 -d | cmp -s - ${target} 2>/dev/null && [ "$(stat -c %a ${target})" = ${shellQuote(mode)} ]; then rdn_step write unchanged ${target}
-elif printf '%s' ${content} | base64 -d | rdn_put_file ${target} ${shellQuote(mode)}; then rdn_changed=1; rdn_step write ok ${target}
-else rdn_step write failed ${target}; rdn_roll_back no-restart; fi`;
+/** Lines `BASE64-PATH SHA256|absent` (paths travel base64: a home directory may hold any character). */
+function expectedLines(expectedSha256: Record<string, string | null>): string {
+  return Object.entries(expectedSha256)
+    .map(([path, sha]) => `${toBase64(remotePath(path))} ${sha ?? "absent"}`)
+    .join("\n");
 }
 
 /**
- * The apply: lock, compare-and-swap against the facts, backup, atomic writes, daemon-reload, restart with
- * a bounded wait for the unit and the RootlessKit API, and rollback (with journal lines) on failure.
+ * The apply (provider/remote/apply.sh): lock, compare-and-swap against the facts (files, and the InvocationID of a
+ * restart-only apply), backup, atomic writes, daemon-reload, restart with a bounded wait for the unit and the
+ * RootlessKit API, rollback (with journal lines) on failure, and the facts read again before the lock is released.
  */
 export function applyScript(params: ApplyParams): string {
-  const body = [
-    `rdn_lock`,
-    ...compareCommands(params.expectedSha256),
-    `rdn_changed=0`,
-    backupCommands(params.writes),
-    ...params.writes.map(writeCommands),
-  ];
-  if (params.daemonReload) body.push(`rdn_daemon_reload || rdn_roll_back no-restart`);
-  // After a failed restart the rollback restarts again: the unit must not stay down on the new config.
-  if (params.restart) body.push(`if rdn_restart; then rdn_changed=1; else rdn_roll_back restart; fi`);
-  body.push(`if [ "$rdn_changed" = 1 ]; then rdn_finish applied ${APPLY_EXIT.ok}; else rdn_finish unchanged ${APPLY_EXIT.ok}; fi`);
-  return `${scriptHeader(params)}${body.join("\n")}\n`;
+  const writes = params.writes.map((write) => `${toBase64(remotePath(write.path))} ${(write.mode & 0o7777).toString(8)} ${write.content === null ? "-" : toBase64(write.content)}`);
+  return remoteScript("apply", {
+    ...lockParameters(params),
+    rdn_expected: expectedLines(params.expectedSha256),
+    rdn_writes: writes.join("\n"),
+    rdn_daemon_reload: params.daemonReload ? "1" : "0",
+    rdn_restart: params.restart ? "1" : "0",
+    ...(params.expectedInvocationId === undefined ? {} : { rdn_expected_invocation: params.expectedInvocationId }),
+    rdn_facts: params.factsScript === undefined ? "" : toBase64(params.factsScript),
+  });
 }
 
 /**
- * Restores the backups of the last apply (the engine's answer to a failed required verification), unless another
- * apply has written since: the files must still be what ours wrote (`expectedSha256`), or its backups are not ours.
+ * Restores the backups of the last apply (provider/remote/rollback.sh: the engine's answer to a failed required
+ * check), unless another apply has written since: the files must still be what ours wrote (`expectedSha256`).
  */
 export function rollbackScript(params: RollbackParams): string {
-  const restart = params.restart === false ? "no-restart" : "restart";
-  return `${scriptHeader(params)}${["rdn_lock", ...compareCommands(params.expectedSha256), `rdn_roll_back ${restart}`].join("\n")}\n`;
-}
-
-/** Compare-and-swap: every file must have the sha256 the caller saw (or be absent); otherwise stop, changing nothing. */
-function compareCommands(expectedSha256: Record<string, string | null>): string[] {
-  return [
-    ...Object.entries(expectedSha256).map(
-      ([path, sha]) =>
-        `[ "$(rdn_sha ${shellPath(path)})" = ${shellQuote(sha ?? "absent")} ] || { printf 'RDN changed %s\\n' "$(printf '%s' ${shellPath(path)} | rdn_b64)"; rdn_step compare failed ${shellPath(path)}; rdn_finish changed-since-plan ${APPLY_EXIT.changedSincePlan}; }`,
-    ),
-    `rdn_step compare ok`,
-  ];
+  return remoteScript("rollback", {
+    ...lockParameters(params),
+    rdn_expected: expectedLines(params.expectedSha256),
+    rdn_restart: params.restart === false ? "0" : "1",
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,6 +149,8 @@ export interface ApplyOutcome {
   lockHolder?: string;
   /** The file that changed since the facts were read (changed-since-plan). */
   changedPath?: string;
+  /** Output of the facts script run again under the lock at the end of an apply. */
+  factsAfter?: string;
   failedStep?: string;
   detail: string;
 }
@@ -302,6 +171,7 @@ export function parseApplyOutcome(stdout: string, exitCode: number): ApplyOutcom
   let lockHolder: string | undefined;
   let changedPath: string | undefined;
   let printedResult: string | undefined;
+  let factsAfter: string | undefined;
   for (const line of stdout.split("\n")) {
     const [marker, kind, ...fields] = line.trim().split(" ");
     if (marker !== "RDN") continue;
@@ -310,6 +180,7 @@ export function parseApplyOutcome(stdout: string, exitCode: number): ApplyOutcom
     else if (kind === "holder") lockHolder = fromBase64(fields[0] ?? "").trim();
     else if (kind === "changed") changedPath = fromBase64(fields[0] ?? "");
     else if (kind === "result") printedResult = fields[0];
+    else if (kind === "facts") factsAfter = fromBase64(fields[0] ?? "");
   }
   const failed = steps.find((step) => step.status === "failed");
   const result: ApplyResultKind =
@@ -320,6 +191,7 @@ export function parseApplyOutcome(stdout: string, exitCode: number): ApplyOutcom
     journal,
     ...(lockHolder !== undefined ? { lockHolder } : {}),
     ...(changedPath !== undefined ? { changedPath } : {}),
+    ...(factsAfter !== undefined ? { factsAfter } : {}),
     ...(failed !== undefined ? { failedStep: failed.name } : {}),
     detail: describeOutcome(result, failed, printedResult === undefined, exitCode, lockHolder, changedPath),
   };

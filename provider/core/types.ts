@@ -72,7 +72,17 @@ export interface NetworkSpec {
   dropInName: string;
   verify: VerifySpec;
   restart: "on-change" | "never";
+  timeouts: TimeLimits;
   pastaIpv6Compat: boolean;
+}
+
+/** Time limits of the remote execs, in seconds. */
+export interface TimeLimits {
+  factsSeconds: number;
+  /** Apply, delete and rollback scripts (lock wait and daemon start included). */
+  applySeconds: number;
+  /** undefined = derived from verify.timeoutSeconds and the number of targets and paths. */
+  verifySeconds?: number;
 }
 
 /** A problem found by `check`, with the property path it concerns (`portDriver`, `connection.port`, `extraFlags[1]`). */
@@ -223,7 +233,9 @@ export type Diagnosis =
   | "icmp-blocked-by-ping-group-range"
   | "target-unreachable"
   | "daemon-not-running"
-  | "probe-image-missing";
+  | "probe-image-missing"
+  /** The check could not finish (time limit, lost connection): nothing is known about reachability. */
+  | "verification-unfinished";
 
 export interface TargetResult {
   address: string;

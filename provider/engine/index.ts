@@ -10,7 +10,11 @@ import { runningNetwork } from "../core/running";
 import { applyScript, parseApplyOutcome, remoteShellCommand, rollbackScript } from "../core/scripts";
 import type { HostFacts, HostPlan, NetworkSpec, VerificationResult } from "../core/types";
 import { parseVerification, verifyScript } from "../core/verify";
+import { convergenceGaps, describeGap } from "../core/converged";
 import { CapabilityError } from "../errors/capability-error";
+import { isConnectionError, type ConnectionError } from "../errors/connection-error";
+import { ConvergenceError } from "../errors/convergence-error";
+import { isRemoteTimeoutError, type RemoteTimeoutError } from "../errors/remote-timeout-error";
 import { LockTimeoutError } from "../errors/lock-timeout-error";
 import { RemoteCommandError } from "../errors/remote-command-error";
 import { RollbackError } from "../errors/rollback-error";
@@ -39,19 +43,35 @@ export async function inspectHost(spec: NetworkSpec, opts: EngineOptions = {}): 
 
 export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<ApplyResult> {
   return withSession(spec, opts, async (session) => {
-    const { facts: before, plan, changed } = await planAndRun(session, spec, opts, "apply", (facts) => {
+    const { plan, changed, after } = await planAndRun(session, spec, opts, "apply", (facts) => {
       const plan = planHost(spec, facts);
       assertCapable(session.label, plan);
       return plan;
     });
     const warnings = capabilityWarnings(plan);
     warnings.forEach((warning) => opts.onWarning?.(`${session.label}: ${warning}`));
-    const after = changed ? await gatherFacts(session, spec) : before;
+    const wrote = changed && plan.writes.length > 0;
+    const restarted = changed && plan.restart;
+    // Every apply proves itself: the script read the host again before releasing the lock; plan again on that.
+    const postPlan = changed ? planHost(spec, after) : plan;
     // A required verification that cannot even run must not leave the new settings in place either.
     const rollBackIfRequired = async () => {
-      if (changed && spec.verify.required) await rollBack(session, spec, plan);
+      if (wrote && spec.verify.required) await rollBack(session, spec, plan);
     };
+    const gaps = convergenceGaps(spec, postPlan, { restarted });
+    if (gaps.length > 0) {
+      await rollBackIfRequired();
+      const done = !changed ? "nothing was written or restarted" : `${wrote ? "our files were written" : "nothing was written"}${restarted ? " and the daemon restarted" : ""}`;
+      const restored = wrote && spec.verify.required ? "; the previous files were restored (verify.required)" : "";
+      throw new ConvergenceError(
+        `${gaps.length} declared setting${gaps.length === 1 ? "" : "s"} did not take effect (${gaps.map((gap) => gap.input ?? gap.property).join(", ")}): ${done}${restored}`,
+        "the evidence names each setting, what is in effect and the source that decides it: change or remove that source (or declare what it sets), then apply again",
+        { host: session.label, step: "check after apply", evidence: gaps.map(describeGap) },
+      );
+    }
     const verification = spec.verify.enabled ? await verifyOn(session, spec, after).catch(async (error: unknown) => {
+      // Not required: a check that could not finish is reported as unreachable, never a failed apply after a good change.
+      if (!spec.verify.required && (isRemoteTimeoutError(error) || isConnectionError(error))) return unfinishedVerification(error);
       await rollBackIfRequired();
       throw error;
     }) : null;
@@ -60,7 +80,7 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
       await rollBackIfRequired();
       throw new VerificationError(
         `IPv6 is not reachable (${verification.diagnosis}: ${verification.detail})` +
-          (changed ? `; the previous files were restored${plan.restart ? " and the daemon restarted on them" : ""}` : ""),
+          (wrote ? `; the previous files were restored${plan.restart ? " and the daemon restarted on them" : ""}` : ""),
         verificationHint(verification, spec.verify.image),
         { host: session.label, step: "verify", evidence: describeVerification(verification) },
       );
@@ -68,8 +88,9 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
     return {
       host: session.label,
       plan,
-      wrote: changed && plan.writes.length > 0,
-      restarted: changed && plan.restart,
+      postPlan,
+      wrote,
+      restarted,
       facts: after,
       running: runningNetwork(after),
       dropInSha256: sha256OrNull(after.dropIn.content),
@@ -82,12 +103,24 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
 
 export async function removeHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<RemoveResult> {
   return withSession(spec, opts, async (session) => {
-    const { facts, plan, changed } = await planAndRun(session, spec, opts, "delete", (facts) => planRemoval(spec, facts));
+    const { facts, plan, changed, after } = await planAndRun(session, spec, opts, "delete", (facts) => planRemoval(spec, facts));
     const dropInWrite = plan.writes.find((write) => write.path === facts.dropIn.path);
+    const restarted = changed && plan.restart;
+    // A delete proves itself too: nothing of ours may be left in the files.
+    const postPlan = changed ? planRemoval(spec, after) : plan;
+    const gaps = convergenceGaps(spec, postPlan, { restarted });
+    if (gaps.length > 0) {
+      throw new ConvergenceError(
+        `the delete did not take effect: ${gaps.map((gap) => gap.input ?? gap.property).join(", ")} still set`,
+        "the evidence names what is left and where; remove it by hand or run the delete again",
+        { host: session.label, step: "check after delete", evidence: gaps.map(describeGap) },
+      );
+    }
     return {
       host: session.label,
       removedFile: changed && dropInWrite !== undefined && dropInWrite.content === null,
-      restarted: changed && plan.restart,
+      restarted,
+      postPlan,
     };
   });
 }
@@ -105,9 +138,30 @@ async function withSession<T>(spec: NetworkSpec, opts: EngineOptions, work: (ses
   }
 }
 
+const factsParams = (spec: NetworkSpec) => ({ unit: spec.unit, dropInName: spec.dropInName, ...(usesProbeImage(spec) ? { probeImage: spec.verify.image } : {}) });
+
+/** The facts the apply script read again under the lock: without them the apply cannot prove itself, so it fails. */
+function factsAfterApply(host: string, spec: NetworkSpec, step: string, stdout: string | undefined): HostFacts {
+  try {
+    if (stdout === undefined) throw new Error("the script printed no facts");
+    return parseFacts(stdout, factsParams(spec));
+  } catch (error) {
+    throw new RemoteCommandError(`the ${step} ran, but reading the host again afterwards failed, so it cannot be shown to have taken effect`, "run a plan to see what the host has now, then apply again", {
+      host,
+      step: `check after ${step}`,
+      evidence: [(error as Error).message],
+      cause: error,
+    });
+  }
+}
+
 async function gatherFacts(session: SshSession, spec: NetworkSpec): Promise<HostFacts> {
-  const params = { unit: spec.unit, dropInName: spec.dropInName, ...(usesProbeImage(spec) ? { probeImage: spec.verify.image } : {}) };
-  const result = await session.exec(remoteShellCommand(factsScript(params)));
+  const params = factsParams(spec);
+  const result = await session.exec(remoteShellCommand(factsScript(params)), {
+    step: "gather facts",
+    timeoutMs: spec.timeouts.factsSeconds * 1000,
+    timeoutHint: `raise timeouts.factsSeconds (now ${spec.timeouts.factsSeconds})`,
+  });
   if (result.exitCode !== 0) {
     throw new RemoteCommandError("reading the host's state failed", "check that the user has a POSIX login shell and a home directory", {
       host: session.label,
@@ -129,6 +183,17 @@ async function gatherFacts(session: SshSession, spec: NetworkSpec): Promise<Host
       cause: error,
     });
   }
+}
+
+/**
+ * The waits inside an apply or rollback script fitted into `timeouts.applySeconds`: the lock wait, the wait for the
+ * daemon after a restart and again after a rollback restart, with room left, so the script ends before its exec does.
+ */
+function scriptBudget(spec: NetworkSpec, opts: EngineOptions): { lockWaitSeconds: number; activeTimeoutSeconds: number; exec: { timeoutMs: number; timeoutHint: string } } {
+  const total = spec.timeouts.applySeconds;
+  const activeTimeoutSeconds = Math.min(ACTIVE_TIMEOUT_SECONDS, Math.floor(total / 4));
+  const lockWaitSeconds = Math.max(0, Math.min(opts.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS, total - 2 * activeTimeoutSeconds - 15));
+  return { lockWaitSeconds, activeTimeoutSeconds, exec: { timeoutMs: total * 1000, timeoutHint: `raise timeouts.applySeconds (now ${total}); the script ignores the lost connection and holds the host lock until it ends` } };
 }
 
 /** Capability errors stop everything (apply, and `pulumi preview` through diff) before a byte is written. */
@@ -158,12 +223,13 @@ async function planAndRun(
   opts: EngineOptions,
   step: "apply" | "delete",
   planFor: (facts: HostFacts) => HostPlan,
-): Promise<{ facts: HostFacts; plan: HostPlan; changed: boolean }> {
+): Promise<{ facts: HostFacts; plan: HostPlan; changed: boolean; after: HostFacts }> {
   for (let attempt = 1; ; attempt++) {
     const facts = await gatherFacts(session, spec);
     const plan = planFor(facts);
     const outcome = await runPlan(session, spec, facts, plan, opts, step, attempt === PLAN_ATTEMPTS);
-    if (outcome !== "stale") return { facts, plan, changed: outcome === "done" };
+    if (outcome === "nothing-to-do") return { facts, plan, changed: false, after: facts };
+    if (outcome !== "stale") return { facts, plan, changed: true, after: outcome.after };
   }
 }
 
@@ -176,31 +242,36 @@ async function runPlan(
   opts: EngineOptions,
   step: "apply" | "delete",
   lastAttempt: boolean,
-): Promise<"nothing-to-do" | "done" | "stale"> {
+): Promise<"nothing-to-do" | "stale" | { after: HostFacts }> {
   if (plan.writes.length === 0 && !plan.daemonReload && !plan.restart) return "nothing-to-do";
   const currentContent = new Map<string, string | null>([
     [facts.dropIn.path, facts.dropIn.content],
     [facts.daemonJson.path, facts.daemonJson.content],
     [facts.compatScript.path, facts.compatScript.content],
   ]);
+  const budget = scriptBudget(spec, opts);
   const script = applyScript({
     unit: spec.unit,
-    lockWaitSeconds: opts.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS,
+    lockWaitSeconds: budget.lockWaitSeconds,
     lockHolder: opts.lockHolder ?? defaultLockHolder(),
     backupDir: backupDir(spec),
     writes: plan.writes,
     expectedSha256: Object.fromEntries(plan.writes.map((write) => [write.path, sha256OrNull(currentContent.get(write.path) ?? null)])),
     daemonReload: plan.daemonReload,
     restart: plan.restart,
-    activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
+    // Files are compared by checksum; an apply that writes nothing compares the daemon's invocation instead, so two
+    // applies that both planned the same restart restart once (the second plans again on the first one's result).
+    ...(plan.writes.length === 0 && plan.restart ? { expectedInvocationId: facts.unit.invocationId } : {}),
+    factsScript: factsScript(factsParams(spec)),
+    activeTimeoutSeconds: budget.activeTimeoutSeconds,
   });
-  const result = await session.exec(remoteShellCommand(script));
+  const result = await session.exec(remoteShellCommand(script), { step, ...budget.exec });
   const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
   const details = { host: session.label, step, command: `sh (${step} script for ${spec.unit})`, exitCode: result.exitCode ?? undefined };
   switch (outcome.result) {
     case "applied":
     case "unchanged":
-      return "done";
+      return { after: factsAfterApply(session.label, spec, step, outcome.factsAfter) };
     case "lock-timeout":
       throw new LockTimeoutError(
         `another apply holds the host lock: ${outcome.lockHolder ?? "unknown holder"}`,
@@ -224,6 +295,13 @@ async function runPlan(
       );
     }
     default:
+      if (plan.writes.length === 0 && (outcome.failedStep === "restart" || outcome.failedStep === "wait-active")) {
+        throw new RemoteCommandError(
+          `the daemon did not come back after the restart (${outcome.detail}); nothing was written, so there was nothing to restore`,
+          "read the evidence below (`journalctl --user -u docker`): the daemon fails on the files it already had",
+          { ...details, evidence: outcome.journal },
+        );
+      }
       throw new RemoteCommandError(
         `${step} failed at ${outcome.failedStep ?? "an unknown step"}: ${outcome.detail}`,
         outcome.result === "rollback-failed"
@@ -236,16 +314,17 @@ async function runPlan(
 
 /** Restores the files of the apply being undone; restarts only when it restarted (`restart: "never"` stays honoured). */
 async function rollBack(session: SshSession, spec: NetworkSpec, plan: HostPlan): Promise<void> {
+  const budget = scriptBudget(spec, {});
   const script = rollbackScript({
     unit: spec.unit,
-    lockWaitSeconds: DEFAULT_LOCK_WAIT_SECONDS,
+    lockWaitSeconds: budget.lockWaitSeconds,
     lockHolder: defaultLockHolder(),
     backupDir: backupDir(spec),
-    activeTimeoutSeconds: ACTIVE_TIMEOUT_SECONDS,
+    activeTimeoutSeconds: budget.activeTimeoutSeconds,
     restart: plan.restart,
     expectedSha256: Object.fromEntries(plan.writes.map((write) => [write.path, sha256OrNull(write.content)])),
   });
-  const result = await session.exec(remoteShellCommand(script));
+  const result = await session.exec(remoteShellCommand(script), { step: "rollback", ...budget.exec });
   const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
   if (outcome.result === "changed-since-plan") {
     throw new RemoteCommandError(
@@ -269,13 +348,32 @@ async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts
   // Each path (namespace, then the container) retries up to timeoutSeconds, and a last attempt may start just
   // before that deadline and probe every target once more (up to ~10 s each).
   const paths = spec.containerIpv6 !== undefined ? 2 : 1;
-  const timeoutMs = (paths * (spec.verify.timeoutSeconds + 10 * spec.verify.targets.length) + 60) * 1000;
-  const result = await session.exec(remoteShellCommand(script), { timeoutMs });
+  const seconds = spec.timeouts.verifySeconds ?? paths * (spec.verify.timeoutSeconds + 10 * spec.verify.targets.length) + 60;
+  const result = await session.exec(remoteShellCommand(script), {
+    step: "verify",
+    timeoutMs: seconds * 1000,
+    timeoutHint: `raise timeouts.verifySeconds (now ${seconds}${spec.timeouts.verifySeconds === undefined ? ", derived from verify.timeoutSeconds" : ""})`,
+  });
   return parseVerification(result.stdout, { pingGroupRange: facts.pingGroupRange });
 }
 
 /** The verification runs a bridge container only when daemon.json is managed. */
 const usesProbeImage = (spec: NetworkSpec) => spec.verify.enabled && spec.containerIpv6 !== undefined;
+
+/** A verification that could not finish (time limit, lost connection): unreachable, with the reason. */
+function unfinishedVerification(error: RemoteTimeoutError | ConnectionError): VerificationResult {
+  const reason = error.message.split("\n")[0]!;
+  return {
+    reachable: false,
+    icmp: false,
+    tcp: false,
+    rttMs: null,
+    checkedAt: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+    diagnosis: "verification-unfinished",
+    detail: `the verification did not finish: ${reason}`,
+    paths: [],
+  };
+}
 
 function verificationHint(verification: VerificationResult, image: string): string {
   switch (verification.diagnosis) {

@@ -28,6 +28,8 @@ export interface ApplyResult {
   host: string;
   /** The plan that was carried out (computed on the facts read in the same connection). */
   plan: HostPlan;
+  /** The plan made again on the facts read after the apply: nothing left to do (else the apply fails). */
+  postPlan: HostPlan;
   wrote: boolean;
   restarted: boolean;
   /** The facts read after the apply. */
@@ -46,4 +48,6 @@ export interface RemoveResult {
   /** The drop-in was deleted (nothing else was left in it). */
   removedFile: boolean;
   restarted: boolean;
+  /** The removal planned again on the facts read after the delete: nothing left of ours. */
+  postPlan: HostPlan;
 }

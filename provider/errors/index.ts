@@ -6,3 +6,5 @@ export * from "./capability-error";
 export * from "./verification-error";
 export * from "./rollback-error";
 export * from "./lock-timeout-error";
+export * from "./convergence-error";
+export * from "./remote-timeout-error";

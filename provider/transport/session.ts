@@ -4,14 +4,18 @@
  */
 import type { Client, ClientChannel } from "ssh2";
 import type { ConnectionSpec } from "../core/types";
-import { ConnectionError, RemoteCommandError } from "../errors";
+import { ConnectionError, RemoteTimeoutError } from "../errors";
 import { dialHop, hostLabel } from "./connect";
 import { recordExec } from "./trace";
 
 export interface ExecOptions {
   stdin?: string | Buffer;
-  /** Close the channel and fail with RemoteCommandError after this long; default: no limit. */
+  /** Close the channel and fail with RemoteTimeoutError after this long; default: no limit. */
   timeoutMs?: number;
+  /** The step named in errors (`gather facts`, `apply`); default "run remote command". */
+  step?: string;
+  /** What to do when the time limit is reached, e.g. which setting raises it. */
+  timeoutHint?: string;
 }
 
 export interface ExecResult {
@@ -73,7 +77,8 @@ class Ssh2Session implements SshSession {
   }
 
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    if (this.closed || this.lost !== undefined) return Promise.reject(this.connectionLost(command, this.lost));
+    const step = options.step ?? STEP;
+    if (this.closed || this.lost !== undefined) return Promise.reject(this.connectionLost(command, step, this.lost));
     const stdin = options.stdin ?? "";
     recordExec(this.label, Buffer.byteLength(command) + Buffer.byteLength(stdin));
     return new Promise((resolve, reject) => {
@@ -87,32 +92,33 @@ class Ssh2Session implements SshSession {
         this.running.delete(onLost);
         outcome();
       };
-      const onLost = (cause: Error) => finish(() => reject(this.connectionLost(command, cause)));
+      const onLost = (cause: Error) => finish(() => reject(this.connectionLost(command, step, cause)));
       this.running.add(onLost);
       if (options.timeoutMs !== undefined) {
+        const limitMs = options.timeoutMs;
         timer = setTimeout(() => {
           channel?.signal("KILL");
           channel?.close();
           finish(() =>
             reject(
-              new RemoteCommandError(
-                `the command did not finish within ${options.timeoutMs} ms; its channel was closed`,
-                "find out what blocks on the host (the evidence is the output so far), or allow more time",
-                { host: this.label, step: STEP, command: commandSummary(command), evidence: outputLines(stdout, stderr) },
+              new RemoteTimeoutError(
+                `no answer within ${formatDuration(limitMs)}; the command's channel was closed (the host may still be running it)`,
+                `find out what blocks on the host (the evidence is the output so far)${options.timeoutHint ? `, or ${options.timeoutHint}` : ", or allow more time"}`,
+                { host: this.label, step, command: commandSummary(command), evidence: outputLines(stdout, stderr) },
               ),
             ),
           );
-        }, options.timeoutMs);
+        }, limitMs);
       }
       this.client.exec(command, (error, opened) => {
         if (error) {
           const refused = new ConnectionError(`the host did not open a channel for the command: ${error.message}`, "check the host's sshd (MaxSessions) and that the connection is still up", {
             host: this.label,
-            step: STEP,
+            step,
             command: commandSummary(command),
             cause: error,
           });
-          return finish(() => reject(this.lost === undefined ? refused : this.connectionLost(command, this.lost)));
+          return finish(() => reject(this.lost === undefined ? refused : this.connectionLost(command, step, this.lost)));
         }
         channel = opened;
         opened.on("data", (chunk: Buffer) => stdout.push(chunk));
@@ -142,17 +148,22 @@ class Ssh2Session implements SshSession {
     for (const fail of [...this.running]) fail(this.lost);
   }
 
-  private connectionLost(command: string, cause: Error | undefined): ConnectionError {
+  private connectionLost(command: string, step: string, cause: Error | undefined): ConnectionError {
     const summary = this.closed
       ? "the session was already closed"
       : `the SSH connection was lost before the command finished (${cause?.message ?? "no reason given"}); it may have run partly`;
     return new ConnectionError(summary, "check that the host is up, then run again: the next run re-reads the host's state", {
       host: this.label,
-      step: STEP,
+      step,
       command: commandSummary(command),
       cause,
     });
   }
+}
+
+/** "60 s", or "300 ms" below a second. */
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
 
 /** The first line of a script is enough to recognize it; whole scripts would bury the message. */

@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 process.env.RDL_LAB = "grpclab";
 import { labDown, labUp, userExec, type LabHost } from "../../lab/api";
 import { TRACE_ENV } from "../../provider/transport";
+import { assertInputsInSync, assertInputsRemoved } from "../helpers/in-sync";
 import { labInputs } from "../helpers/lab-spec";
 import { ProviderHostCallError, startProviderHost, type ProviderHost } from "../helpers/provider-host";
 
@@ -70,6 +71,7 @@ describe("RootlessDockerNetwork through Pulumi's dynamic-provider host on a real
 
   it("Create writes the drop-in, restarts on slirp4netns + IPv6 and returns verified reachability", async () => {
     const created = await provider.create(slirp());
+    await assertInputsInSync(slirp());
     id = created.id;
     state = created.properties;
     assert.equal(id, `dev@${host.address}:22/docker.service/override.conf`);
@@ -107,6 +109,7 @@ describe("RootlessDockerNetwork through Pulumi's dynamic-provider host on a real
   it("Update converges to pasta + IPv6 (compat helper on rootlesskit 2.0.2) and restarts once", async () => {
     const before = await invocationId(host);
     const updated = await provider.update(id, state, pasta());
+    await assertInputsInSync(pasta());
     state = updated.properties;
     assert.equal(state.networkDriverInEffect, "pasta");
     assert.equal(state.compatInUse, true);
@@ -118,6 +121,7 @@ describe("RootlessDockerNetwork through Pulumi's dynamic-provider host on a real
   it("a second Update with the same inputs writes nothing and does not restart", async () => {
     const before = { id: await invocationId(host), content: await onHost(host, `cat ${DROP_IN}`) };
     const updated = await provider.update(id, state, pasta());
+    await assertInputsInSync(pasta());
     assert.equal(updated.properties.restarted, false);
     assert.equal(await invocationId(host), before.id);
     assert.equal(await onHost(host, `cat ${DROP_IN}`), before.content);
@@ -125,6 +129,7 @@ describe("RootlessDockerNetwork through Pulumi's dynamic-provider host on a real
 
   it("Delete removes our settings (the file, since nothing else was in it) and restarts on the defaults", async () => {
     await provider.delete(id, state);
+    await assertInputsRemoved(pasta());
     assert.equal((await userExec(host.name, `test -e ${DROP_IN}`)).exitCode, 1);
     assert.match(await rootlesskitCommandLine(host), /--net=slirp4netns/);
     assert.doesNotMatch(await rootlesskitCommandLine(host), / --ipv6\b/);

@@ -19,6 +19,7 @@ import { runCli } from "../../provider/cli/main";
 import * as engine from "../../provider/engine";
 import { TRACE_ENV } from "../../provider/transport";
 import { RootlessDockerNetwork } from "../../provider/resource";
+import { assertInputsInSync } from "../helpers/in-sync";
 import { labInputs } from "../helpers/lab-spec";
 import { ProviderHostCallError, startProviderHost, type ProviderHost } from "../helpers/provider-host";
 
@@ -98,6 +99,7 @@ describe("through Pulumi's dynamic-provider host", () => {
     const checked = await provider.check({}, inputsWithSecrets(trixie));
     assert.deepEqual(checked.failures, []);
     const created = await provider.create(checked.inputs);
+    await assertInputsInSync(inputsWithSecrets(trixie));
     assert.equal(created.properties.networkDriverInEffect, "slirp4netns");
     assertNoSecret(JSON.stringify(withoutConnection(created.properties)), "Create's outputs");
     const read = await provider.read(created.id, created.properties, checked.inputs);

@@ -19,6 +19,15 @@ export const GATE_POINTS = {
 } as const;
 export type GatePoint = keyof typeof GATE_POINTS;
 
+/** Points outside the apply, where a host can be made to hang (never released until the test says so). */
+export const HANG_POINTS = {
+  /** The facts script's first question to systemd. */
+  facts: "systemctl --user show docker.service *",
+  /** The verification looks up the daemon first (an apply asks in another order: `-p MainPID` comes first only here and in a restart wait). */
+  verify: "systemctl --user show -p MainPID --value *",
+} as const;
+export type HangPoint = keyof typeof HANG_POINTS;
+
 const GATE_DIR = "/tmp/rdl-gate";
 const SHADOWED = ["cmp", "systemctl"];
 
@@ -59,8 +68,9 @@ export async function installGate(host: string): Promise<void> {
 }
 
 /** The next SSH-run command matching `point` will wait. */
-export async function armGate(host: string, point: GatePoint): Promise<void> {
-  await root(host, `rm -rf ${GATE_DIR} && mkdir -m 777 ${GATE_DIR} && printf '%s' '${GATE_POINTS[point]}' > ${GATE_DIR}/armed && chmod 644 ${GATE_DIR}/armed`);
+export async function armGate(host: string, point: GatePoint | HangPoint): Promise<void> {
+  const pattern = point in GATE_POINTS ? GATE_POINTS[point as GatePoint] : HANG_POINTS[point as HangPoint];
+  await root(host, `rm -rf ${GATE_DIR} && mkdir -m 777 ${GATE_DIR} && printf '%s' '${pattern}' > ${GATE_DIR}/armed && chmod 644 ${GATE_DIR}/armed`);
 }
 
 /** Waits until the armed command is reached; returns the PIDs of the SSH session processes that run it. */

@@ -47,6 +47,8 @@ export interface TestServerOptions {
   authDelayMs?: number;
   /** On each exec: send some stdout, then destroy the TCP connection without an exit status. */
   dropConnectionOnExec?: boolean;
+  /** On each exec: accept the command and never answer nor end it, as a hung host does (closing the channel is ignored too). */
+  hangOnExec?: boolean;
   /** Accept `direct-tcpip` (forwardOut) requests to 127.0.0.1, as a bastion does. */
   allowForwarding?: boolean;
   /** Host key; default a freshly generated ed25519 key. */
@@ -61,6 +63,8 @@ export interface TestSshServer {
   hostPublicKey: string;
   /** TCP connections accepted. */
   readonly connections: number;
+  /** TCP connections still open. */
+  readonly openConnections: number;
   /** Commands of the exec requests that reached the server, in order. */
   readonly execRequests: string[];
   /** `direct-tcpip` destinations requested (`host:port`). */
@@ -75,6 +79,8 @@ export async function startSshServer(options: TestServerOptions = {}): Promise<T
   const sockets = new Set<Socket>();
   const execRequests: string[] = [];
   const forwards: string[] = [];
+  /** Channels of hung commands, kept referenced and never ended. */
+  const hung: unknown[] = [];
   let connections = 0;
 
   const ssh = new Server({ hostKeys: [hostKey.privateKey, ...(options.extraHostKeys ?? []).map((key) => key.privateKey)] }, (client: Connection) => {
@@ -90,6 +96,10 @@ export async function startSshServer(options: TestServerOptions = {}): Promise<T
         accept().on("exec", (acceptExec, _reject, info) => {
           execRequests.push(info.command);
           const channel = acceptExec();
+          if (options.hangOnExec) {
+            hung.push(channel);
+            return;
+          }
           if (options.dropConnectionOnExec) {
             channel.write("partial output\n");
             // Give the write a moment to leave, then cut the wire as a crashed host would.
@@ -154,6 +164,9 @@ export async function startSshServer(options: TestServerOptions = {}): Promise<T
     hostPublicKey: `${type} ${base64}`,
     get connections() {
       return connections;
+    },
+    get openConnections() {
+      return sockets.size;
     },
     execRequests,
     forwards,

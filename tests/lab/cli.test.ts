@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { stringify } from "yaml";
 import type { LabHost } from "../../lab/api";
+import { assertReportInSync } from "../helpers/in-sync";
 
 process.env.RDL_LAB = "rdlcli";
 // Loaded after RDL_LAB is set: the lab picks its instance from the environment.
@@ -74,6 +75,7 @@ describe("rootless-docker-net against lab hosts", { timeout: 600_000 }, () => {
   it("apply exits 0 with IPv6 verified on both hosts, then plan exits 0", async () => {
     const applied = await json("apply");
     assert.equal(applied.code, 0, JSON.stringify(applied.report, null, 2));
+    assertReportInSync(applied.report);
     for (const row of applied.report.hosts) {
       assert.equal(row.status, "converged", JSON.stringify(row));
       assert.equal(row.verification?.reachable, true, JSON.stringify(row.verification));

@@ -20,6 +20,7 @@ import { isConnectionError, isHostKeyError, isRollbackError, isVerificationError
 import { hostLabel, TRACE_ENV } from "../../provider/transport";
 import { armGate, GATE_POINTS, gateReached, installGate, killSshSession, releaseGate, type GatePoint } from "../helpers/apply-gate";
 import { hostState, lockReleased, startFrom } from "../helpers/host-state";
+import { assertInSync } from "../helpers/in-sync";
 import { labInputs, labSpec } from "../helpers/lab-spec";
 
 /** Our variable plus text that is not ours: a rollback must bring back every byte of it. */
@@ -163,8 +164,7 @@ describe("the SSH connection cut at each step", () => {
       const fullyApplied = !inspected.plan.differs && /--ipv6/.test(end.rootlesskit);
       assert.ok(unchanged || fullyApplied, `half state after a cut ${point}: ${JSON.stringify(end)}\nplan: ${JSON.stringify(inspected.plan.changes)}`);
 
-      await engine.applyHost(spec);
-      assert.equal((await engine.inspectHost(spec)).plan.differs, false);
+      await assertInSync(spec, await engine.applyHost(spec));
     });
   }
 });

@@ -13,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import type { LabHost } from "../../lab/api";
+import { assertReportInSync } from "../helpers/in-sync";
 import { runCli } from "../../provider/cli/main";
 import * as engine from "../../provider/engine";
 
@@ -64,6 +65,7 @@ describe("waves on five lab hosts", { timeout: 900_000 }, () => {
     const before = Object.fromEntries(await Promise.all(hosts.map(async (host) => [host.name, await unitState(host.name)] as const)));
     const { code, report } = await apply({ networkDriver: "slirp4netns", ipv6: true });
     assert.equal(code, 0, JSON.stringify(report, null, 2));
+    assertReportInSync(report);
     assert.deepEqual(report.waves, [[hosts[0].name, hosts[1].name], [hosts[2].name, hosts[3].name], [hosts[4].name]]);
 
     const afterApply = Object.fromEntries(await Promise.all(hosts.map(async (host) => [host.name, await unitState(host.name)] as const)));
@@ -86,6 +88,7 @@ describe("waves on five lab hosts", { timeout: 900_000 }, () => {
     const { code, report } = await apply({ networkDriver: "slirp4netns", ipv6: true, mtu: 1500 });
     assert.equal(code, 1, JSON.stringify(report, null, 2));
     assert.equal(report.stoppedAtWave, 2);
+    assertReportInSync(report);
     assert.deepEqual(report.outcome, { done: [hosts[0].name, hosts[1].name, hosts[3].name], failed: [failing], untouched: [lastWave] });
     const failedRow = report.hosts.find((row: { name: string }) => row.name === failing);
     assert.ok(failedRow.error.host.includes(`@${hosts[2].address}:`), `the error names the host: ${JSON.stringify(failedRow.error)}`);

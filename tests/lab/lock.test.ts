@@ -20,6 +20,7 @@ import type { ApplyResult } from "../../provider/engine/types";
 import { isLockTimeoutError } from "../../provider/errors";
 import { armGate, gateReached, installGate, releaseGate, type GatePoint } from "../helpers/apply-gate";
 import { hostState, lockWaiterSeen, startFrom, type HostState } from "../helpers/host-state";
+import { assertInSync, assertReportInSync } from "../helpers/in-sync";
 import { labSpec } from "../helpers/lab-spec";
 
 const START = "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520\n";
@@ -63,10 +64,14 @@ it("two engine applies at once: the second waits for the lock without touching t
   assert.deepEqual(await hostState(host), first.heldState, "the second apply changed the host while the first held the lock");
 
   await releaseGate(host.name);
-  assert.equal((await first.done).restarted, true);
+  const firstResult = await first.done;
+  assert.equal(firstResult.restarted, true);
+  // The first apply proved itself under the lock, before the second could change anything.
+  assert.deepEqual(firstResult.postPlan.changes, []);
   // Its first plan was made on the file the first apply then replaced: compare-and-swap refuses it, and the
   // second apply plans again on the first one's result instead of writing over it blindly.
   const result = await second.promise;
+  await assertInSync(labSpec(host, { ...WANTED, mtu: 1500, verify: { enabled: false } }), result);
   assert.equal(result.restarted, true);
   const final = await hostState(host);
   assert.match(final.dropIn ?? "", /DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=1500/);
@@ -87,7 +92,7 @@ it("with a short lock wait the second apply fails with LockTimeoutError naming t
   } finally {
     await releaseGate(host.name);
   }
-  await first.done;
+  await assertInSync(labSpec(host, { ...WANTED, verify: { enabled: false } }), await first.done);
 });
 
 it("a CLI apply beside an engine apply waits for the lock, then applies after it", async () => {
@@ -109,7 +114,8 @@ it("a CLI apply beside an engine apply waits for the lock, then applies after it
   rmSync(dir, { recursive: true, force: true });
   assert.equal(code, 0, stdout);
   assert.equal((JSON.parse(stdout) as ApplyReport).hosts[0]?.status, "converged");
+  assertReportInSync(JSON.parse(stdout) as ApplyReport);
   const end = await hostState(host);
   assert.match(end.rootlesskit, /--mtu=1500 .*--ipv6|--ipv6.*--mtu=1500/);
-  assert.equal((await engine.inspectHost(labSpec(host, cliSettings))).plan.differs, false);
+  await assertInSync(labSpec(host, cliSettings));
 });

@@ -13,6 +13,7 @@ import { labDown, labUp, setPingGroupRange, userExec, type LabHost } from "../..
 import { applyHost, inspectHost, removeHost, verifyHost } from "../../provider/engine";
 import { isCapabilityError } from "../../provider/errors";
 import { TRACE_ENV } from "../../provider/transport";
+import { assertInSync, assertRemoved } from "../helpers/in-sync";
 import { labSpec } from "../helpers/lab-spec";
 
 const DROP_IN = "/home/dev/.config/systemd/user/docker.service.d/override.conf";
@@ -73,6 +74,7 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
 
   it("applies slirp4netns + IPv6, keeps the admin's lines, restarts once and verifies TCP and ICMP to the target", async () => {
     const result = await applyHost(slirpIpv6());
+    await assertInSync(slirpIpv6(), result);
     assert.equal(result.restarted, true);
     const content = await fileOnHost(trixie, DROP_IN);
     assert.ok(content.startsWith(ORIGINAL.slice(0, ORIGINAL.indexOf('Environment="FOO'))), content);
@@ -92,6 +94,7 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
   it("a second apply changes nothing: one connection, no write, no restart (InvocationID unchanged)", async () => {
     const before = { id: await invocationId(trixie), content: await fileOnHost(trixie, DROP_IN) };
     const { result, connects } = await countTraceEvents(() => applyHost(slirpIpv6()));
+    await assertInSync(slirpIpv6(), result);
     assert.equal(connects, 1);
     assert.equal(result.wrote, false);
     assert.equal(result.restarted, false);
@@ -132,7 +135,9 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
   });
 
   it("pasta + IPv6 with pastaIpv6Compat installs the helper and is verified reachable", async () => {
-    const result = await applyHost(pastaIpv6({ pastaIpv6Compat: true, verify: { targets: [{ address: trixie.target.ipv6, tcpPort: trixie.target.ipv6TcpPort }], required: true, timeoutSeconds: 45 } }));
+    const spec = pastaIpv6({ pastaIpv6Compat: true, verify: { targets: [{ address: trixie.target.ipv6, tcpPort: trixie.target.ipv6TcpPort }], required: true, timeoutSeconds: 45 } });
+    const result = await applyHost(spec);
+    await assertInSync(spec, result);
     assert.equal(result.compatInUse, true);
     assert.equal(result.restarted, true);
     const commandLine = await rootlesskitCommandLine(trixie);
@@ -147,6 +152,7 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
 
   it("going back to slirp4netns removes the compat helper and its ExecStartPost line", async () => {
     const result = await applyHost(slirpIpv6());
+    await assertInSync(slirpIpv6(), result);
     assert.equal(result.compatInUse, false);
     assert.equal(await fileExists(trixie, COMPAT_HELPER), false);
     const content = await fileOnHost(trixie, DROP_IN);
@@ -160,7 +166,7 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
     const fileChange = plan.changes.find((change) => change.level === "file");
     assert.ok(fileChange, JSON.stringify(plan.changes));
     assert.match(`${fileChange.property} ${fileChange.actual}`, /vpnkit/);
-    await applyHost(slirpIpv6());
+    await assertInSync(slirpIpv6(), await applyHost(slirpIpv6()));
     assert.match(await fileOnHost(trixie, DROP_IN), /ROOTLESSKIT_NET=slirp4netns/);
   });
 
@@ -178,7 +184,9 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
   });
 
   it("with containerIpv6, daemon.json gets a ULA prefix and a bridge container reaches the target too", async () => {
-    const result = await applyHost(pastaIpv6({ pastaIpv6Compat: true, containerIpv6: true, verify: { targets: [{ address: trixie.target.ipv6, tcpPort: trixie.target.ipv6TcpPort }], timeoutSeconds: 45 } }));
+    const spec = pastaIpv6({ pastaIpv6Compat: true, containerIpv6: true, verify: { targets: [{ address: trixie.target.ipv6, tcpPort: trixie.target.ipv6TcpPort }], timeoutSeconds: 45 } });
+    const result = await applyHost(spec);
+    await assertInSync(spec, result);
     const daemonJson = JSON.parse(await fileOnHost(trixie, "/home/dev/.config/docker/daemon.json")) as Record<string, unknown>;
     assert.equal(daemonJson.ipv6, true);
     assert.match(String(daemonJson["fixed-cidr-v6"]), /^f[cd][0-9a-f]{2}:/);
@@ -196,6 +204,7 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
 
   it("delete gives back the admin's original file byte for byte and restarts without our settings", async () => {
     const result = await removeHost(slirpIpv6());
+    await assertRemoved(slirpIpv6(), result);
     assert.equal(result.restarted, true);
     assert.equal(await fileOnHost(trixie, DROP_IN), ORIGINAL);
     assert.doesNotMatch(await rootlesskitCommandLine(trixie), / --ipv6\b/);

@@ -26,7 +26,8 @@ function inspectResult(name: string, changes: PropertyChange[], problems: Inspec
 }
 
 function applyResult(name: string, verification: VerificationResult | null = reachable): ApplyResult {
-  return { ...inspectResult(name, [driverChange]), wrote: true, restarted: true, warnings: [], verification } as unknown as ApplyResult;
+  const done = inspectResult(name, []).plan;
+  return { ...inspectResult(name, [driverChange]), postPlan: done, wrote: true, restarted: true, warnings: [], verification } as unknown as ApplyResult;
 }
 
 const connectionError = (name: string) => new ConnectionError("connection refused", "start sshd", { host: `dev@${name}:22`, step: "connect" });

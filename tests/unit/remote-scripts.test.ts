@@ -5,8 +5,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REMOTE_SCRIPT_NAMES, remoteScript } from "../../provider/core/remote";
-import { compatHelperScript } from "../../provider/core/scripts";
+import { factsScript } from "../../provider/core/facts";
+import { REMOTE_SCRIPT_NAMES, remoteScript, type RemoteScriptName } from "../../provider/core/remote";
+import { applyScript, compatHelperScript, rollbackScript } from "../../provider/core/scripts";
 
 const dir = mkdtempSync(join(tmpdir(), "rdn-remote-"));
 
@@ -21,8 +22,27 @@ function lint(name: string, text: string): void {
   assert.equal(shellcheck.status, 0, `shellcheck ${name}:\n${shellcheck.stdout}${shellcheck.stderr}`);
 }
 
+const lockParams = { unit: "docker.service", lockWaitSeconds: 120, lockHolder: "ci@runner pid 7 (it's me)", backupDir: "~/.local/state/pulumi-rootless-docker/backup/docker.service/override.conf", activeTimeoutSeconds: 90 };
+const dropIn = "~/.config/systemd/user/docker.service.d/override.conf";
+/** Scripts that need parameters, as the engine sends them: a write, a removal, a restart-only CAS, the post-apply facts. */
+const AS_SENT: Partial<Record<RemoteScriptName, string>> = {
+  apply: applyScript({
+    ...lockParams,
+    writes: [
+      { path: dropIn, content: "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta\n", mode: 0o644 },
+      { path: "~/.local/lib/pulumi-rootless-docker/pasta-ipv6-compat.sh", content: null, mode: 0o755 },
+    ],
+    expectedSha256: { [dropIn]: null, "~/.local/lib/pulumi-rootless-docker/pasta-ipv6-compat.sh": "0".repeat(64) },
+    daemonReload: true,
+    restart: true,
+    expectedInvocationId: "0123456789abcdef0123456789abcdef",
+    factsScript: factsScript({ unit: "docker.service", dropInName: "override.conf" }),
+  }),
+  rollback: rollbackScript({ ...lockParams, expectedSha256: { [dropIn]: "0".repeat(64) }, restart: true }),
+};
+
 for (const name of REMOTE_SCRIPT_NAMES.filter((script) => !script.startsWith("lib/"))) {
-  test(`remote script ${name} is dash- and shellcheck-clean as sent`, () => lint(name, remoteScript(name)));
+  test(`remote script ${name} is dash- and shellcheck-clean as sent`, () => lint(name, AS_SENT[name] ?? remoteScript(name)));
 }
 
 test("parameters are a header of quoted assignments after the #! line, never spliced into the text", () => {

@@ -212,3 +212,19 @@ test("a verify target that checks nothing (no ICMP, no TCP port) is refused", ()
   assert.deepEqual(properties(base({ verify: { targets: [{ address: "fd99::1", icmp: false }] } })), ["verify.targets[0].icmp"]);
   valid(base({ verify: { targets: [{ address: "fd99::1", icmp: false, tcpPort: 80 }] } }));
 });
+
+describe("timeouts", () => {
+  test("defaults far above a healthy host's needs; verifySeconds derived unless given", () => {
+    assert.deepEqual(valid(base()).timeouts, { factsSeconds: 60, applySeconds: 600 });
+    assert.deepEqual(valid(base({ timeouts: { factsSeconds: 10, verifySeconds: 200 } })).timeouts, { factsSeconds: 10, applySeconds: 600, verifySeconds: 200 });
+  });
+
+  test("limits that could never let a step finish are refused with the reason", () => {
+    const found = problems(base({ timeouts: { factsSeconds: 0, applySeconds: 30, verifySeconds: 20, other: 1 }, verify: { targets: [{ address: "fd99::1" }], timeoutSeconds: 45 } }));
+    const byProperty = new Map(found.map((problem) => [problem.property, problem.reason]));
+    assert.ok(byProperty.has("timeouts.factsSeconds"), JSON.stringify(found));
+    assert.ok(byProperty.has("timeouts.applySeconds"), JSON.stringify(found));
+    assert.ok(byProperty.has("timeouts.other"), JSON.stringify(found));
+    assert.match(byProperty.get("timeouts.verifySeconds") ?? "", /must exceed verify\.timeoutSeconds \(45\)/);
+  });
+});

@@ -119,6 +119,41 @@ test("compare-and-swap: a file changed since the facts were read aborts before a
   assert.deepEqual(box.calls(), []);
 });
 
+test("a restart-only apply compares the InvocationID under the lock: a daemon restarted since the plan is not restarted again", () => {
+  const box = sandbox();
+  // The sandbox's daemon runs invocation 1; the plan saw 0 (another apply restarted it meanwhile).
+  const { status, outcome } = box.run(applyScript(params({ writes: [], expectedSha256: {}, daemonReload: false, expectedInvocationId: "0" })));
+  assert.equal(status, APPLY_EXIT.changedSincePlan);
+  assert.equal(outcome.changedPath, "InvocationID");
+  assert.match(outcome.detail, /InvocationID changed since the facts were read/);
+  assert.deepEqual(box.calls().filter((call) => !call.includes("show")), []);
+
+  const current = box.run(applyScript(params({ writes: [], expectedSha256: {}, daemonReload: false, expectedInvocationId: "1" })));
+  assert.equal(current.outcome.result, "applied");
+  assert.deepEqual(box.calls().filter((call) => !call.includes("show")), ["--user reset-failed docker.service", "--user restart --no-block docker.service"]);
+});
+
+test("a restart-only apply keeps the previous backup, and its failed restart restores nothing", () => {
+  const box = sandbox(["active", "failed"]);
+  box.run(applyScript(params()));
+  const backup = join(box.home, ".local/state/pulumi-rootless-docker/backup");
+  assert.ok(existsSync(join(backup, "0.absent")));
+  const { status, outcome } = box.run(applyScript(params({ writes: [], expectedSha256: {}, daemonReload: false, activeTimeoutSeconds: 1 })));
+  assert.equal(status, APPLY_EXIT.failed);
+  assert.equal(outcome.failedStep, "wait-active");
+  assert.ok(outcome.journal.length > 0, "journal lines are captured");
+  assert.equal(outcome.steps.some((step) => step.name === "restore"), false);
+  assert.ok(existsSync(join(backup, "0.absent")) && existsSync(join(backup, "complete")), "the previous backup is still there");
+  assert.equal(readFileSync(join(box.home, ".config/systemd/user/docker.service.d/50-pulumi-rootless-docker.conf"), "utf8"), CONTENT);
+});
+
+test("the facts script runs again under the lock at the end of an apply, its output framed in one line", () => {
+  const box = sandbox();
+  const { outcome } = box.run(applyScript(params({ factsScript: "#!/bin/sh\necho 'RDN key value'\nprintf 'no newline'" })));
+  assert.equal(outcome.result, "applied");
+  assert.equal(outcome.factsAfter, "RDN key value\nno newline");
+});
+
 test("a held lock times out with the holder's name and changes nothing", async () => {
   const box = sandbox();
   const lock = join(box.root, "run/pulumi-rootless-docker/apply.lock");

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { inspect } from "node:util";
 import type { ConnectionSpec } from "../../provider/core/types";
-import { isConnectionError, isHostKeyError, isRemoteCommandError } from "../../provider/errors";
+import { isConnectionError, isHostKeyError, isRemoteTimeoutError } from "../../provider/errors";
 import { openSession, TRACE_ENV, transportStats, type SshSession } from "../../provider/transport";
 import { generateKeyPair, startSshServer, type TestSshServer } from "../helpers/ssh-server";
 
@@ -112,13 +112,27 @@ describe("exec", () => {
     assert.equal(target.execRequests.length, 4);
   });
 
-  it("fails a command that outlives timeoutMs with RemoteCommandError and keeps the connection usable", async () => {
+  it("fails a command that outlives timeoutMs with RemoteTimeoutError naming the step and the time, and keeps the connection usable", async () => {
     const target = await server();
     const session = await open(connection(target));
-    const error = await rejection(session.exec("echo started; sleep 30", { timeoutMs: 300 }));
-    assert.ok(isRemoteCommandError(error), String(error));
-    assert.match(error.message, new RegExp(`^dev@127\\.0\\.0\\.1:${target.port}: run remote command: .*300 ms`));
+    const error = await rejection(session.exec("echo started; sleep 30", { timeoutMs: 300, step: "gather facts", timeoutHint: "raise timeouts.factsSeconds" }));
+    assert.ok(isRemoteTimeoutError(error), String(error));
+    assert.match(error.message, new RegExp(`^dev@127\\.0\\.0\\.1:${target.port}: gather facts: no answer within 300 ms`));
+    assert.match(error.message, /raise timeouts\.factsSeconds/);
+    assert.match(error.message, /evidence:\n {4}started/);
     assert.equal((await session.exec("echo still here")).stdout, "still here\n");
+  });
+
+  it("gives up on a host that accepts the command and never ends it, closing the channel", async () => {
+    const target = await server({ hangOnExec: true });
+    const session = await open(connection(target));
+    const error = await rejection(session.exec("echo anything", { timeoutMs: 500, step: "apply" }));
+    assert.ok(isRemoteTimeoutError(error), String(error));
+    assert.match(error.message, /: apply: no answer within 500 ms; the command's channel was closed/);
+    session.close();
+    // The whole connection goes with the session: nothing of the hung host is left open.
+    for (let i = 0; i < 100 && target.openConnections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(target.openConnections, 0);
   });
 
   it("rejects with ConnectionError when the connection drops mid-command, and for every later exec", async () => {
