@@ -11,6 +11,8 @@ import { after, before, describe, it } from "node:test";
 process.env.RDL_LAB = "pluginlab";
 import { labDown, labUp, type LabHost } from "../../lab/api";
 import { DROP_IN, userCommand as onHost } from "../helpers/host-state";
+import { assertInputsInSync, assertInputsRemoved } from "../helpers/in-sync";
+import { labInputs } from "../helpers/lab-spec";
 import { isSecret, secret, startEngineLog, startPlugin, type EngineLog, type PluginHost } from "../helpers/plugin-host";
 
 /** Someone's drop-in before we came: a comment and a variable that are not ours stay byte for byte. */
@@ -61,6 +63,7 @@ describe("the rootless-docker plugin on a real host", { timeout: 600_000 }, () =
 
   it("Create applies, keeps the connection secret and asks the engine to refresh before each update", async () => {
     const created = await plugin.create(inputs);
+    await assertInputsInSync(labInputs(host, inputs));
     id = created.id;
     state = created.properties;
     assert.equal(id, `dev@${host.address}:${host.port}/docker.service/override.conf`);
@@ -93,6 +96,7 @@ describe("the rootless-docker plugin on a real host", { timeout: 600_000 }, () =
     assert.equal(read.refreshBeforeUpdate, true);
 
     const updated = await plugin.update(id, read.properties, inputs);
+    await assertInputsInSync(labInputs(host, inputs));
     state = updated.properties;
     assert.match(await onHost(host, `cat ${DROP_IN}`), /DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns/);
     assert.equal((await plugin.diff(id, state, inputs)).changes, "none");
@@ -111,6 +115,7 @@ describe("the rootless-docker plugin on a real host", { timeout: 600_000 }, () =
 
   it("Delete gives back the drop-in as it was before the plugin came", async () => {
     await plugin.delete(id, state);
+    await assertInputsRemoved(labInputs(host, inputs));
     assert.equal(await onHost(host, `cat ${DROP_IN}`), ORIGINAL);
   });
 });

@@ -16,6 +16,7 @@ import { runCli } from "../../provider/cli/main";
 import * as engine from "../../provider/engine";
 import { applyHost, inspectHost } from "../../provider/engine";
 import { hostState, startFrom, userCommand } from "../helpers/host-state";
+import { assertInSync } from "../helpers/in-sync";
 import { labSpec } from "../helpers/lab-spec";
 import { ROOTLESSKIT_2, ROOTLESSKIT_3 } from "../helpers/lab-versions";
 
@@ -72,6 +73,7 @@ describe("versions users run, on real hosts", { timeout: 1_800_000 }, () => {
 
     it("on 2.0.2, pasta + IPv6 converges with the compat helper and its ExecStartPost=", async () => {
       const result = await applyHost(pastaIpv6());
+      await assertInSync(pastaIpv6(), result);
       assert.equal(result.compatInUse, true);
       assert.equal(await fileExists(trixie, COMPAT_HELPER), true);
       assert.match((await hostState(trixie)).dropIn ?? "", /^ExecStartPost=/m);
@@ -95,6 +97,7 @@ describe("versions users run, on real hosts", { timeout: 1_800_000 }, () => {
       const before = await invocationId(trixie);
       const since = Math.floor(Date.now() / 1000) - 1;
       const result = await applyHost(pastaIpv6());
+      await assertInSync(pastaIpv6(), result);
       assert.equal(result.restarted, true);
       assert.equal(result.compatInUse, false);
       assert.equal(await fileExists(trixie, COMPAT_HELPER), false);
@@ -117,6 +120,7 @@ describe("versions users run, on real hosts", { timeout: 1_800_000 }, () => {
     it("pastaIpv6Compat: true then installs nothing, and the outputs say why", async () => {
       const before = await invocationId(trixie);
       const result = await applyHost(pastaIpv6());
+      await assertInSync(pastaIpv6(), result);
       assert.equal(result.restarted, false);
       assert.equal(result.compatInUse, false);
       assert.equal(await fileExists(trixie, COMPAT_HELPER), false);
