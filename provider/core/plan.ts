@@ -273,19 +273,28 @@ function environmentChanges(level: PropertyChange["level"], desired: Record<stri
     .map((name) => withoutUndefined({ level, property: name, desired: desired[name], actual: actual[name], cause: cause(name) }));
 }
 
+/**
+ * The variables whose value the running RootlessKit command line shows. A value the script chose itself (Docker
+ * 28.5.2+: MTU 65520 and the implicit port driver with an explicit NET) is in force all the same: when the command
+ * line shows what the variable would give, writing the variable needs no restart.
+ */
+function commandLineValues(facts: HostFacts): Record<string, string | undefined> {
+  if (facts.running.rootlesskitArgv === null) return {};
+  const argv = runningNetwork(facts);
+  return withoutUndefined({
+    [`${MANAGED_PREFIX}NET`]: argv.networkDriver ?? undefined,
+    [`${MANAGED_PREFIX}PORT_DRIVER`]: argv.portDriver ?? undefined,
+    [`${MANAGED_PREFIX}MTU`]: argv.mtu === null ? undefined : String(argv.mtu),
+  });
+}
+
 function runningChanges(facts: HostFacts, desired: Record<string, string>, after: (name: string) => string | undefined): PropertyChange[] {
   if (facts.unit.activeState !== "active" || facts.unit.execMainPID <= 0) {
     return [{ level: "running", property: "daemon", desired: "active", actual: facts.unit.activeState || "inactive", cause: "daemon not running: a restart is needed" }];
   }
   const runningEnv = facts.running.environment;
-  // A value the script chose itself (Docker 28.5.2+: MTU 65520 and the implicit port driver with an explicit NET) is in
-  // force all the same: when the command line shows what the variable would give, writing the variable needs no restart.
   const argv = facts.running.rootlesskitArgv === null ? null : runningNetwork(facts);
-  const onCommandLine: Record<string, string | null | undefined> = {
-    [`${MANAGED_PREFIX}NET`]: argv?.networkDriver,
-    [`${MANAGED_PREFIX}PORT_DRIVER`]: argv?.portDriver,
-    [`${MANAGED_PREFIX}MTU`]: argv?.mtu == null ? null : String(argv.mtu),
-  };
+  const onCommandLine = commandLineValues(facts);
   const changes = managedNames(desired, runningEnv)
     .filter((name) => !sameValue(name, after(name), runningEnv[name]))
     .filter((name) => runningEnv[name] !== undefined || onCommandLine[name] == null || onCommandLine[name] !== after(name))
@@ -496,7 +505,9 @@ export function observedInputs(spec: NetworkSpec, facts: HostFacts): NetworkArgs
 function observedEnvironment(spec: NetworkSpec, facts: HostFacts): Record<string, string> {
   const desired = desiredEnvironment(spec);
   const levels = [managedAssignments(facts.dropIn.content), pickManaged(facts.unit.environment)];
-  if (facts.running.rootlesskitArgv !== null) levels.push(pickManaged(facts.running.environment));
+  // The running level as runningChanges judges it: a variable the daemon's environment lacks counts as the value its
+  // command line shows (otherwise a host the plan calls in sync would read back as drifted).
+  if (facts.running.rootlesskitArgv !== null) levels.push({ ...commandLineValues(facts), ...pickManaged(facts.running.environment) });
   const observed: Record<string, string> = {};
   for (const name of MANAGED_VARIABLES) {
     const drifted = levels.find((level) => level[name] !== desired[name]);
