@@ -278,14 +278,14 @@ function environmentChanges(level: PropertyChange["level"], desired: Record<stri
  * 28.5.2+: MTU 65520 and the implicit port driver with an explicit NET) is in force all the same: when the command
  * line shows what the variable would give, writing the variable needs no restart.
  */
-function commandLineValues(facts: HostFacts): Record<string, string | undefined> {
+function commandLineValues(facts: HostFacts): Record<string, string> {
   if (facts.running.rootlesskitArgv === null) return {};
   const argv = runningNetwork(facts);
-  return withoutUndefined({
-    [`${MANAGED_PREFIX}NET`]: argv.networkDriver ?? undefined,
-    [`${MANAGED_PREFIX}PORT_DRIVER`]: argv.portDriver ?? undefined,
-    [`${MANAGED_PREFIX}MTU`]: argv.mtu === null ? undefined : String(argv.mtu),
-  });
+  const values: Record<string, string> = {};
+  if (argv.networkDriver !== null) values[`${MANAGED_PREFIX}NET`] = argv.networkDriver;
+  if (argv.portDriver !== null) values[`${MANAGED_PREFIX}PORT_DRIVER`] = argv.portDriver;
+  if (argv.mtu !== null) values[`${MANAGED_PREFIX}MTU`] = String(argv.mtu);
+  return values;
 }
 
 function runningChanges(facts: HostFacts, desired: Record<string, string>, after: (name: string) => string | undefined): PropertyChange[] {

@@ -49,7 +49,8 @@ describe("the rootless-docker plugin on a real host", { timeout: 600_000 }, () =
   it("a preview of the create sends the capability warning and the restart notice to the engine, attached to the resource", async () => {
     const start = engine.messages.length;
     // ICMP checks are what a closed ping_group_range breaks.
-    const verified = { ...inputs, verify: { targets: [{ address: host.target.ipv6, tcpPort: host.target.ipv6TcpPort, icmp: true }] } };
+    // ipv6 changes what runs (the host already runs the script's defaults), so this create would restart Docker.
+    const verified = { ...inputs, ipv6: true, verify: { targets: [{ address: host.target.ipv6, tcpPort: host.target.ipv6TcpPort, icmp: true }] } };
     const checked = await plugin.check({}, verified);
     assert.deepEqual(checked.failures, []);
     const preview = await plugin.create(verified, { preview: true });
