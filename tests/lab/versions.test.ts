@@ -31,11 +31,13 @@ const pastaCommandLine = async (host: LabHost) => (await userCommand(host, "for 
 const inNamespace = (command: string) =>
   `child=$(cat ${STATE_DIR}/child_pid) && if [ -e ${STATE_DIR}/netns ] && nsenter -U --preserve-credentials -t $child --net=/proc/$child/root${STATE_DIR}/netns true 2>/dev/null; ` +
   `then nsenter -U --preserve-credentials -t $child --net=/proc/$child/root${STATE_DIR}/netns ${command}; else nsenter -U --preserve-credentials -n -t $child ${command}; fi`;
-/** The user journal's "Started" lines of docker.service since `since` (epoch seconds): one per (re)start. */
 /** Fetches the lab target over IPv4 from inside the RootlessKit namespace; the target answers with the source it saw. */
 const ipv4FromNamespace = (host: LabHost) => userCommand(host, inNamespace(`curl -sS -m 10 http://${host.target.ipv4}:${host.target.ipv6TcpPort}/`));
-const startsSince = async (host: LabHost, since: number) =>
-  Number((await hostExec(host.name, `journalctl --since @${since} USER_UNIT=docker.service -o cat | grep -c '^Started ' || true`)).stdout.trim());
+/** Where the host's journal ends now: a whole second back could still hold the previous test's restart. */
+const journalCursor = async (host: LabHost) =>
+  (await hostExec(host.name, "journalctl -n 0 --show-cursor -q | sed -n 's/^-- cursor: //p'")).stdout.trim();
+const startsAfter = async (host: LabHost, cursor: string) =>
+  (await hostExec(host.name, `journalctl --after-cursor='${cursor}' USER_UNIT=docker.service -o short-precise | grep 'Started ' || true`)).stdout;
 
 describe("versions users run, on real hosts", { timeout: 1_800_000 }, () => {
   let trixie: LabHost;
@@ -95,7 +97,7 @@ describe("versions users run, on real hosts", { timeout: 1_800_000 }, () => {
 
     it(`apply removes them, restarts once on ${ROOTLESSKIT_2}, and pasta gives the namespace IPv6 by itself`, async () => {
       const before = await invocationId(trixie);
-      const since = Math.floor(Date.now() / 1000) - 1;
+      const cursor = await journalCursor(trixie);
       const result = await applyHost(pastaIpv6());
       await assertInSync(pastaIpv6(), result);
       assert.equal(result.restarted, true);
@@ -104,7 +106,8 @@ describe("versions users run, on real hosts", { timeout: 1_800_000 }, () => {
       const state = await hostState(trixie);
       assert.doesNotMatch(state.dropIn ?? "", /^ExecStartPost=/m);
       assert.notEqual(await invocationId(trixie), before);
-      assert.equal(await startsSince(trixie, since), 1, "one restart");
+      const starts = await startsAfter(trixie, cursor);
+      assert.equal(starts.split("\n").filter(Boolean).length, 1, `one restart:\n${starts}`);
       assert.match(state.rootlesskit, /--net=pasta/);
       assert.match(state.rootlesskit, / --ipv6\b/);
       assert.match(await userCommand(trixie, "rootlesskit --version"), new RegExp(ROOTLESSKIT_2.replace(/\./g, "\\.")));
