@@ -54,6 +54,7 @@ export class RootlessDockerPlugin {
   private providerConnection: Properties = {};
   private readonly schemaText: string;
   private readonly pendingLogs: Promise<void>[] = [];
+  private readonly logged = new Set<string>();
 
   constructor(private readonly options: PluginOptions) {
     this.schemaText = JSON.stringify(packageSchema(options.version));
@@ -270,8 +271,10 @@ export class RootlessDockerPlugin {
       throw new Error(`rootless-docker: ${user}@${host}:${port}: import: ${facts.dropIn.path} ${facts.dropIn.content === null ? "does not exist" : `sets no ${MANAGED_PREFIX}NET`}: nothing to adopt\n  fix: check the id (user@host:port/unit/dropInName), or create the Network instead of importing it`);
     }
     const spec = validated({ ...target, networkDriver: net }, "import").spec;
-    const hostInputs = withoutDefaults(observedInputs(spec, facts) as Properties);
-    const { props } = await network.read!(`${id}`, { ...hostInputs, connection });
+    // The host comes from the id and stays in the inputs (the program must say which host); credentials stay in the configuration.
+    const named = { host: connection.host, user, ...(connection.port === 22 ? {} : { port: connection.port }) };
+    const hostInputs = { connection: named, ...withoutDefaults(observedInputs(spec, facts) as Properties) };
+    const { props } = await network.read!(id, { ...hostInputs, connection });
     return new proto.ReadResponse().setId(id).setProperties(toStruct(props as Properties, withConnection(new Set()))).setInputs(toStruct(hostInputs, new Set())).setRefreshBeforeUpdate(true);
   }
 
@@ -295,8 +298,12 @@ export class RootlessDockerPlugin {
   /** What differs on which level (file / effective / running), and the restart it costs. */
   private logPlan(urn: string, host: string, spec: NetworkSpec, plan: HostPlan): void {
     if (plan.changes.length > 0) {
-      const lines = plan.changes.map((change) => `  ${change.level}: ${change.property}: ${change.actual ?? "(unset)"} → ${change.desired ?? "(unset)"}${change.cause ? ` (${change.cause})` : ""}`);
-      this.log(LogSeverity.INFO, urn, `${host}: differs from the inputs:\n${lines.join("\n")}`);
+      const lines = plan.changes.map((change) => {
+        const input = inputOfChange(change.property);
+        const what = input === undefined ? change.property : `${input} (${change.property})`;
+        return `  ${change.level}: ${what}: ${change.actual ?? "(unset)"} → ${change.desired ?? "(unset)"}${change.cause ? ` (${change.cause})` : ""}`;
+      });
+      this.log(LogSeverity.INFO, urn, `${host}: differs from the inputs (level: input: on the host → wanted):\n${lines.join("\n")}`);
     }
     if (plan.restart && spec.restart === "on-change") {
       this.log(LogSeverity.WARNING, urn, `${host}: will restart ${spec.unit}: every container of this rootless Docker stops (live-restore does not work rootless)`);
@@ -312,7 +319,10 @@ export class RootlessDockerPlugin {
 
   private log(severity: LogSeverity, urn: string, message: string): void {
     const engine = this.engine;
-    if (engine === undefined) return;
+    // The engine diffs a resource twice in one run (after its refresh, then for the update): say each thing once.
+    const key = `${urn}\0${severity}\0${message}`;
+    if (engine === undefined || this.logged.has(key)) return;
+    this.logged.add(key);
     // Diagnostics must never fail an operation: an engine that went away loses the message, not the apply.
     this.pendingLogs.push(new Promise((resolve) => engine.log(new LogRequest().setSeverity(severity).setUrn(urn).setMessage(message).setEphemeral(false), () => resolve())));
   }
@@ -328,6 +338,23 @@ export class RootlessDockerPlugin {
     if (Object.keys(this.providerConnection).length === 0 || own === UNKNOWN) return inputs;
     return { ...inputs, connection: { ...this.providerConnection, ...(typeof own === "object" && own !== null ? own : {}) } };
   }
+}
+
+/** The input behind a plan change's variable or file (see desiredEnvironment); undefined when none is. */
+function inputOfChange(property: string): string | undefined {
+  if (property.startsWith("daemon.json")) return "containerIpv6";
+  if (property === "ExecStartPost" || property.startsWith("pastaIpv6Compat")) return "pastaIpv6Compat";
+  const variables: Record<string, string> = {
+    NET: "networkDriver",
+    PORT_DRIVER: "portDriver",
+    MTU: "mtu",
+    FLAGS: "ipv6/extraFlags",
+    DISABLE_HOST_LOOPBACK: "disableHostLoopback",
+    DETACH_NETNS: "detachNetns",
+    SLIRP4NETNS_SANDBOX: "slirp4netnsSandbox",
+    SLIRP4NETNS_SECCOMP: "slirp4netnsSeccomp",
+  };
+  return property.startsWith(MANAGED_PREFIX) ? variables[property.slice(MANAGED_PREFIX.length)] : undefined;
 }
 
 function assertToken(urn: string): void {

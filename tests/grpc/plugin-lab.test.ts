@@ -87,7 +87,7 @@ describe("the rootless-docker plugin on a real host", { timeout: 600_000 }, () =
     assert.equal(diff.hasDetailedDiff, true);
     assert.deepEqual(diff.detailedDiff, { networkDriver: { kind: "update", inputDiff: true } });
     const info = messagesSince(start).find((message) => message.severity === "info");
-    assert.ok(info && /file: DOCKERD_ROOTLESS_ROOTLESSKIT_NET: pasta → slirp4netns/.test(info.message), JSON.stringify(messagesSince(start)));
+    assert.ok(info && /file: networkDriver \(DOCKERD_ROOTLESS_ROOTLESSKIT_NET\): pasta → slirp4netns/.test(info.message), JSON.stringify(messagesSince(start)));
 
     // The refresh the engine runs first: inputs mirror the host (the preview's old value), outputs keep what was declared.
     const read = await plugin.read(id, state, inputs);
@@ -103,10 +103,10 @@ describe("the rootless-docker plugin on a real host", { timeout: 600_000 }, () =
     assert.equal((await plugin.diff(id, state, inputs)).changes, "none");
   });
 
-  it("import by id adopts the drop-in: inputs mirror the host, the connection comes from the provider configuration", async () => {
+  it("import by id adopts the drop-in: inputs mirror the host, the credentials come from the provider configuration", async () => {
     const imported = await plugin.read(id, {});
     assert.equal(imported.id, id);
-    assert.deepEqual(imported.inputs, { networkDriver: "slirp4netns" }, "defaults are left out; nothing else differs");
+    assert.deepEqual(imported.inputs, { connection: { host: host.address, user: "dev" }, networkDriver: "slirp4netns" }, "the id's host; defaults are left out");
     assert.ok(isSecret(imported.properties.connection));
     assert.equal(imported.properties.dropInPath, DROP_IN);
     const checked = await plugin.check({}, imported.inputs!);
