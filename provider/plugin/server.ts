@@ -53,7 +53,7 @@ export class RootlessDockerPlugin {
   /** `connection` from the provider's configuration: the default for every Network's own fields. */
   private providerConnection: Properties = {};
   private readonly schemaText: string;
-  private readonly pendingLogs: Promise<void>[] = [];
+  private logQueue: Promise<void> = Promise.resolve();
   private readonly logged = new Set<string>();
 
   constructor(private readonly options: PluginOptions) {
@@ -324,12 +324,13 @@ export class RootlessDockerPlugin {
     if (engine === undefined || this.logged.has(key)) return;
     this.logged.add(key);
     // Diagnostics must never fail an operation: an engine that went away loses the message, not the apply.
-    this.pendingLogs.push(new Promise((resolve) => engine.log(new LogRequest().setSeverity(severity).setUrn(urn).setMessage(message).setEphemeral(false), () => resolve())));
+    // One after the other, so that the engine shows them in the order they were said.
+    const request = new LogRequest().setSeverity(severity).setUrn(urn).setMessage(message).setEphemeral(false);
+    this.logQueue = this.logQueue.then(() => new Promise((resolve) => engine.log(request, () => resolve())));
   }
 
-  private async logsSent(): Promise<void> {
-    const pending = this.pendingLogs.splice(0);
-    await Promise.all(pending);
+  private logsSent(): Promise<void> {
+    return this.logQueue;
   }
 
   /** The resource's inputs with the provider's `connection` under its own fields. */

@@ -67,7 +67,9 @@ describe("examples/yaml through the real pulumi CLI and the rootless-docker plug
     const out = await cli.ok(["preview", "--non-interactive", "--stack", STACK]);
     t.diagnostic(out);
     assert.match(out, /\+ 2 to create/);
-    assert.match(out, /rootless-docker:index:Network \(network\):\n\s+warning: dev@[^:]+:22: will restart docker\.service/);
+    const diagnostics = out.slice(out.indexOf("Diagnostics:"));
+    assert.match(diagnostics, /^Diagnostics:\n {2}rootless-docker:index:Network \(network\):\n/);
+    assert.match(diagnostics, /\n {4}warning: dev@[^:]+:22: will restart docker\.service/);
     assert.equal(await dropIn(), ORIGINAL, "a preview writes nothing");
   });
 
