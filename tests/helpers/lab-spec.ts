@@ -6,6 +6,9 @@ import type { LabHost } from "../../lab/api";
 import { BUSYBOX_IMAGE } from "../../lab/rootfs";
 
 export function labInputs(host: LabHost, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  // A test's own verify keeps the lab's probe image: the default ("busybox") is not on lab hosts (no registry).
+  const verify = overrides.verify;
+  const withImage = verify !== null && typeof verify === "object" && !("image" in verify) ? { verify: { image: BUSYBOX_IMAGE, ...verify } } : {};
   return {
     connection: {
       host: host.address,
@@ -18,6 +21,7 @@ export function labInputs(host: LabHost, overrides: Record<string, unknown> = {}
     },
     verify: { targets: [{ address: host.target.ipv6, tcpPort: host.target.ipv6TcpPort }], timeoutSeconds: 30, image: BUSYBOX_IMAGE },
     ...overrides,
+    ...withImage,
   };
 }
 
