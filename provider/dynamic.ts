@@ -39,6 +39,15 @@ export interface NetworkOutputs {
   ipv6InEffect: boolean;
   /** MTU on the running RootlessKit command line; null when not on it. */
   mtuInEffect: number | null;
+  /** The running RootlessKit has `--detach-netns` (from DETACH_NETNS, the script's own default, or FLAGS). */
+  detachNetnsInEffect: boolean;
+  /** The running RootlessKit has `--disable-host-loopback`. */
+  disableHostLoopbackInEffect: boolean;
+  /** `--slirp4netns-sandbox` / `--slirp4netns-seccomp` of the running RootlessKit; null when not on its command line. */
+  slirp4netnsSandboxInEffect: string | null;
+  slirp4netnsSeccompInEffect: string | null;
+  /** The running RootlessKit's flags beyond the script's own and the typed inputs' (what extraFlags gives). */
+  extraFlagsInEffect: string[];
   /** Versions found on the host; null when the binary is missing. */
   versions: { rootlesskit: string | null; pasta: string | null; slirp4netns: string | null; dockerd: string | null };
   /** Absolute path of our drop-in on the host. */
@@ -191,6 +200,11 @@ function observedOutputs(spec: NetworkSpec, observation: Observation, fromApply:
     portDriverInEffect: running.portDriver,
     ipv6InEffect: running.ipv6,
     mtuInEffect: running.mtu,
+    detachNetnsInEffect: running.detachNetns,
+    disableHostLoopbackInEffect: running.disableHostLoopback,
+    slirp4netnsSandboxInEffect: running.slirp4netnsSandbox,
+    slirp4netnsSeccompInEffect: running.slirp4netnsSeccomp,
+    extraFlagsInEffect: running.extraFlags,
     versions: facts.versions,
     dropInPath: facts.dropIn.path,
     dropInSha256: observation.dropInSha256,

@@ -167,6 +167,11 @@ const OUTPUT_NAMES: readonly (keyof NetworkOutputs)[] = [
   "portDriverInEffect",
   "ipv6InEffect",
   "mtuInEffect",
+  "detachNetnsInEffect",
+  "disableHostLoopbackInEffect",
+  "slirp4netnsSandboxInEffect",
+  "slirp4netnsSeccompInEffect",
+  "extraFlagsInEffect",
   "versions",
   "dropInPath",
   "dropInSha256",
@@ -220,6 +225,16 @@ export class RootlessDockerNetwork extends pulumi.dynamic.Resource {
   declare readonly ipv6InEffect: pulumi.Output<NetworkOutputs["ipv6InEffect"]>;
   /** MTU of the running RootlessKit; null when not on its command line. */
   declare readonly mtuInEffect: pulumi.Output<NetworkOutputs["mtuInEffect"]>;
+  /** The running RootlessKit has `--detach-netns`. */
+  declare readonly detachNetnsInEffect: pulumi.Output<NetworkOutputs["detachNetnsInEffect"]>;
+  /** The running RootlessKit has `--disable-host-loopback`. */
+  declare readonly disableHostLoopbackInEffect: pulumi.Output<NetworkOutputs["disableHostLoopbackInEffect"]>;
+  /** `--slirp4netns-sandbox` of the running RootlessKit; null when not on its command line. */
+  declare readonly slirp4netnsSandboxInEffect: pulumi.Output<NetworkOutputs["slirp4netnsSandboxInEffect"]>;
+  /** `--slirp4netns-seccomp` of the running RootlessKit; null when not on its command line. */
+  declare readonly slirp4netnsSeccompInEffect: pulumi.Output<NetworkOutputs["slirp4netnsSeccompInEffect"]>;
+  /** The running RootlessKit's flags beyond the script's own and the typed inputs'. */
+  declare readonly extraFlagsInEffect: pulumi.Output<NetworkOutputs["extraFlagsInEffect"]>;
   /** rootlesskit, pasta, slirp4netns and dockerd versions on the host (null = missing). */
   declare readonly versions: pulumi.Output<NetworkOutputs["versions"]>;
   /** Absolute path of the drop-in on the host. */

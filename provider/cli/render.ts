@@ -68,6 +68,8 @@ function describeRunning(running: RunningNetwork): string {
     `--port-driver=${running.portDriver ?? "(default)"}`,
     running.ipv6 ? "--ipv6" : "no --ipv6",
     `--mtu=${running.mtu ?? "(default)"}`,
+    ...(running.detachNetns ? ["--detach-netns"] : []),
+    ...running.extraFlags,
   ].join(" ");
 }
 

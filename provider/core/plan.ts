@@ -4,10 +4,12 @@
  */
 import { createHash } from "node:crypto";
 import { COMPAT_HELPER_MARKER, editDropIn, managedAssignments, ourExecStartPost, parseUnitFile } from "./dropin";
-import { runningNetwork } from "./running";
+import { expectedCommandLine, flagsValue, hostScript, KNOBS, knobFlags, knobValue, runningCommandLine, type CommandLine } from "./in-effect";
+import { describeScript, type Invocation, type ScriptModel } from "./rootless-script";
+import { compareVersions } from "./versions";
 import { desiredEnvironment, MANAGED_PREFIX, MANAGED_VARIABLES, type NetworkArgs } from "./schema";
 import { compatHelperScript } from "./scripts";
-import { describeSource, environmentModel, unitLoad, type Decision, type EnvironmentModel } from "./sources";
+import { describeSource, environmentModel, parseEnvironmentFile, unitLoad, type Decision, type EnvironmentModel } from "./sources";
 import type { CapabilityProblem, FileWrite, HostFacts, HostPlan, NetworkDriver, NetworkSpec, PropertyChange, UnitFileOnDisk } from "./types";
 
 const DROP_IN_MODE = 0o644;
@@ -30,21 +32,12 @@ const DRIVER_BINARY: Partial<Record<NetworkDriver, keyof HostFacts["binaries"]>>
   "lxc-user-nic": "lxc-user-nic",
 };
 
-/** Compares dotted version numbers ("2.0.2", "26.1.5+dfsg1"): negative, zero or positive. */
 /** The pasta IPv6 compat helper is really in place on the host: our ExecStartPost line and the script itself. */
 export function compatHelperInstalled(facts: HostFacts): boolean {
   return ourExecStartPost(facts.dropIn.content) !== null && facts.compatScript.content !== null;
 }
 
-export function compareVersions(a: string, b: string): number {
-  const parts = (version: string) => (version.match(/\d+(?:\.\d+)*/)?.[0] ?? "0").split(".").map(Number);
-  const [left, right] = [parts(a), parts(b)];
-  for (let index = 0; index < Math.max(left.length, right.length); index++) {
-    const difference = (left[index] ?? 0) - (right[index] ?? 0);
-    if (difference !== 0) return Math.sign(difference);
-  }
-  return 0;
-}
+export { compareVersions };
 
 const olderThan = (version: string | null, minimum: string) => version !== null && compareVersions(version, minimum) < 0;
 
@@ -55,6 +48,7 @@ function compatNeeded(spec: NetworkSpec, facts: HostFacts): boolean {
 
 export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   const problems = capabilityProblems(spec, facts);
+  const script = hostScript(facts);
   const compatInUse = compatNeeded(spec, facts) && spec.pastaIpv6Compat;
   const wantedExec = compatInUse ? COMPAT_EXEC_START_POST : null;
   const desired = declaredEnvironment(spec, facts, wantedExec);
@@ -76,6 +70,7 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   const model = environmentModel(facts, afterFiles);
   problems.push(...sourceProblems(spec, facts, afterFiles, model));
   const decision = (name: string) => model.decisions.get(name);
+  problems.push(...scriptProblems(spec, facts, script, desired, (name) => decision(name)?.value));
   for (const name of managedNames(desired, facts.unit.environment, Object.fromEntries([...model.decisions].map(([key, entry]) => [key, entry.value])))) {
     const declared = declaredValue(desired, name);
     if (declared === undefined) continue; // not ours to judge: it stays whatever the unit's other sources make it
@@ -113,7 +108,7 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
 
   // Running level: what the daemon was started with, against what it gets at its next start after our write.
   const after = (name: string) => decision(name)?.value;
-  const running = runningChanges(facts, desired, after);
+  const running = runningChanges(facts, script, after);
   changes.push(...running);
 
   const active = facts.unit.activeState === "active";
@@ -146,7 +141,10 @@ function declaredEnvironment(spec: NetworkSpec, facts: HostFacts, wantedExec: st
   if (desired[FLAGS] !== undefined) return desired;
   const model = environmentModel(facts, withOurDropIn(facts, editDropIn(facts.dropIn.content, desired, wantedExec)));
   const flags = model.decisions.get(FLAGS)?.value;
-  return flags !== undefined && flags.trim() !== "" ? { ...desired, [FLAGS]: "" } : desired;
+  // An environment.d file is the manager's environment after the next reload (which re-runs the environment
+  // generators), even when `show-environment` does not list it yet: beat it now, not after the restart.
+  const fromEnvironmentD = facts.environmentD.some((file) => parseEnvironmentFile(file.content).some((entry) => entry.name === FLAGS && entry.value.trim() !== ""));
+  return (flags !== undefined && flags.trim() !== "") || fromEnvironmentD ? { ...desired, [FLAGS]: "" } : desired;
 }
 
 /** The value a variable must have; FLAGS is always declared ("" = no flags). */
@@ -273,48 +271,107 @@ function environmentChanges(level: PropertyChange["level"], desired: Record<stri
     .map((name) => withoutUndefined({ level, property: name, desired: desired[name], actual: actual[name], cause: cause(name) }));
 }
 
-/**
- * The variables whose value the running RootlessKit command line shows. A value the script chose itself (Docker
- * 28.5.2+: MTU 65520 and the implicit port driver with an explicit NET) is in force all the same: when the command
- * line shows what the variable would give, writing the variable needs no restart.
- */
-function commandLineValues(facts: HostFacts): Record<string, string> {
-  if (facts.running.rootlesskitArgv === null) return {};
-  const argv = runningNetwork(facts);
-  const values: Record<string, string> = {};
-  if (argv.networkDriver !== null) values[`${MANAGED_PREFIX}NET`] = argv.networkDriver;
-  if (argv.portDriver !== null) values[`${MANAGED_PREFIX}PORT_DRIVER`] = argv.portDriver;
-  if (argv.mtu !== null) values[`${MANAGED_PREFIX}MTU`] = String(argv.mtu);
-  return values;
+/** The inputs whose flag the host's script would not start RootlessKit with: a variable it does not read, a default it adds, its FLAGS rewrite. */
+function scriptProblems(spec: NetworkSpec, facts: HostFacts, script: ScriptModel, desired: Record<string, string>, after: (name: string) => string | undefined): CapabilityProblem[] {
+  const problems: CapabilityProblem[] = [];
+  const what = describeScript(script, facts.versions.dockerd);
+  if (!script.known) {
+    problems.push({
+      severity: "warning",
+      message: `the script the unit's ExecStart runs (${facts.execStart.path ?? "no path"}) could not be read: the plan takes each variable for the RootlessKit flag it names, and cannot tell the script's own defaults`,
+      hint: `check ExecStart: systemctl --user show -p ExecStart ${spec.unit}`,
+    });
+  }
+  const { line: next, invocation } = expectedCommandLine(facts, script, (suffix) => after(`${MANAGED_PREFIX}${suffix}`));
+  if (invocation.refused !== null) problems.push({ severity: "error", message: `${what}: ${invocation.refused}, so the daemon would not start; nothing was written`, hint: "set detachNetns to true or false" });
+  const declared: [string, string, string, string | undefined][] = [
+    ["net", "NET", "networkDriver", spec.networkDriver],
+    ["port-driver", "PORT_DRIVER", "portDriver", spec.portDriver],
+    ["mtu", "MTU", "mtu", String(spec.mtu)],
+    ["ipv6", "FLAGS", "ipv6", String(spec.ipv6)],
+    ["detach-netns", "DETACH_NETNS", "detachNetns", spec.detachNetns === undefined ? undefined : String(spec.detachNetns)],
+    ["disable-host-loopback", "DISABLE_HOST_LOOPBACK", "disableHostLoopback", spec.disableHostLoopback === undefined ? undefined : String(spec.disableHostLoopback)],
+    ["slirp4netns-sandbox", "SLIRP4NETNS_SANDBOX", "slirp4netnsSandbox", spec.slirp4netnsSandbox],
+    ["slirp4netns-seccomp", "SLIRP4NETNS_SECCOMP", "slirp4netnsSeccomp", spec.slirp4netnsSeccomp],
+  ];
+  for (const [flag, variable, input, value] of declared) {
+    // A variable another source decides is the effective level's error already.
+    const name = `${MANAGED_PREFIX}${variable}`;
+    if (value === undefined || invocation.unknown.has(flag) || !sameValue(name, after(name), declaredValue(desired, name))) continue;
+    const will = knobOf(next, flag);
+    if (will === value) continue;
+    const runs = ["true", "false"].includes(will) ? (will === "true" ? `with --${flag}` : `without --${flag}`) : `with --${flag}=${will}`;
+    if (!script.reads.has(variable)) {
+      problems.push({
+        severity: "error",
+        message: `${what} does not read ${MANAGED_PREFIX}${variable}: ${input}: ${value} would not take effect (RootlessKit would run ${runs}); nothing was written`,
+        hint:
+          variable === "DETACH_NETNS"
+            ? `use extraFlags: ["--detach-netns"] instead (this script passes ${MANAGED_PREFIX}FLAGS to RootlessKit; DETACH_NETNS is read by the script of Docker 29.5 and later), or leave detachNetns unset`
+            : `leave ${input} unset on this host, or upgrade Docker to one whose dockerd-rootless.sh reads ${MANAGED_PREFIX}${variable}`,
+      });
+      continue;
+    }
+    const why = next.fromFlags(flag) ? `: a later --${flag} in ${MANAGED_PREFIX}FLAGS wins` : invocation.defaulted.has(variable) ? `: ${invocation.defaulted.get(variable)}` : "";
+    problems.push({ severity: "error", message: `${what} would start RootlessKit ${runs} although ${input} is ${value}${why}; nothing was written`, hint: `remove --${flag} from what sets ${MANAGED_PREFIX}FLAGS` });
+  }
+  return problems;
 }
 
-function runningChanges(facts: HostFacts, desired: Record<string, string>, after: (name: string) => string | undefined): PropertyChange[] {
+/** RootlessKit's value of a knob that is not on its command line (cmd/rootlesskit/main.go; MTU 0 = the driver's default). */
+const ROOTLESSKIT_DEFAULTS: Record<string, string> = { net: "host", "port-driver": "none", mtu: "0", ipv6: "false", "detach-netns": "false", "disable-host-loopback": "false", "slirp4netns-sandbox": "false", "slirp4netns-seccomp": "false" };
+
+function knobOf(line: CommandLine, flag: string): string {
+  return knobValue(line, flag) ?? ROOTLESSKIT_DEFAULTS[flag];
+}
+
+/** Extra flags compared as RootlessKit takes them: their order only matters for a repeated flag, which the parse resolved. */
+function sameFlags(a: string, b: string): boolean {
+  const words = (text: string) => text.split(" ").filter(Boolean).sort().join(" ");
+  return words(a) === words(b);
+}
+
+/**
+ * The running level: flag by flag, what RootlessKit runs with against what the host's script starts it with once our
+ * file is in place and reloaded (`after`: each variable's value then).
+ */
+function runningChanges(facts: HostFacts, model: ScriptModel, after: (name: string) => string | undefined): PropertyChange[] {
   if (facts.unit.activeState !== "active" || facts.unit.execMainPID <= 0) {
     return [{ level: "running", property: "daemon", desired: "active", actual: facts.unit.activeState || "inactive", cause: "daemon not running: a restart is needed" }];
   }
-  const runningEnv = facts.running.environment;
-  const argv = facts.running.rootlesskitArgv === null ? null : runningNetwork(facts);
-  const onCommandLine = commandLineValues(facts);
-  const changes = managedNames(desired, runningEnv)
-    .filter((name) => !sameValue(name, after(name), runningEnv[name]))
-    .filter((name) => runningEnv[name] !== undefined || onCommandLine[name] == null || onCommandLine[name] !== after(name))
-    .map((name) => withoutUndefined({ level: "running" as const, property: name, desired: after(name), actual: runningEnv[name], cause: "pending restart" }));
-  // The command line is the full truth: when the environment agrees but RootlessKit runs otherwise, say so.
-  if (argv !== null && changes.length === 0) {
-    const flags = after(`${MANAGED_PREFIX}FLAGS`);
-    const expected: [string, string | undefined, string | null][] = [
-      ["networkDriver", after(`${MANAGED_PREFIX}NET`), argv.networkDriver],
-      ["portDriver", after(`${MANAGED_PREFIX}PORT_DRIVER`), argv.portDriver],
-      ["mtu", after(`${MANAGED_PREFIX}MTU`), argv.mtu === null ? null : String(argv.mtu)],
-      ["ipv6", String((flags ?? "").split(/\s+/).includes("--ipv6")), String(argv.ipv6)],
-    ];
-    for (const [property, wanted, actual] of expected) {
-      if (wanted !== undefined && actual !== null && actual !== wanted) {
-        changes.push({ level: "running", property, desired: wanted, actual, cause: "the running rootlesskit command line differs although its environment matches: the unit's ExecStart sets it" });
-      }
-    }
+  const running = runningCommandLine(facts, model);
+  if (running === null) {
+    return [{ level: "running", property: "daemon", desired: "rootlesskit", actual: `no RootlessKit process under MainPID ${facts.unit.execMainPID}`, cause: "the running flags cannot be read: a restart is needed" }];
+  }
+  const { line: next, invocation } = expectedCommandLine(facts, model, (suffix) => after(`${MANAGED_PREFIX}${suffix}`));
+  const changes: PropertyChange[] = [];
+  const knobs = knobFlags(model);
+  for (const knob of KNOBS) {
+    if (knob.flag === "ipv6" || !knobs.has(knob.flag) || invocation.unknown.has(knob.flag)) continue;
+    const [want, have] = [knobOf(next, knob.flag), knobOf(running, knob.flag)];
+    if (want !== have) changes.push({ level: "running", property: `${MANAGED_PREFIX}${knob.variable}`, desired: want, actual: have, cause: runningCause(facts, knob.flag, knob.variable, running, next, invocation) });
+  }
+  const [wantFlags, haveFlags] = invocation.unknown.has("*") ? [String(next.network.ipv6), String(running.network.ipv6)] : [flagsValue(next.network), flagsValue(running.network)];
+  if (!sameFlags(wantFlags, haveFlags)) {
+    const [desired, actual] = invocation.unknown.has("*") ? [next.network.ipv6 ? "--ipv6" : undefined, running.network.ipv6 ? "--ipv6" : undefined] : [wantFlags || undefined, haveFlags || undefined];
+    changes.push(withoutUndefined({ level: "running" as const, property: FLAGS, desired, actual, cause: runningCause(facts, "ipv6", "FLAGS", running, next, invocation) }));
   }
   return changes;
+}
+
+/** "pending restart", and what decides the running value and the next one when it is not the variable itself. */
+function runningCause(facts: HostFacts, flag: string, variable: string, running: CommandLine, next: CommandLine, invocation: Invocation): string {
+  const notes = ["pending restart"];
+  if (flag !== "ipv6" && running.fromFlags(flag)) {
+    const started = facts.running.environment[FLAGS];
+    const decider = environmentModel(facts, facts.unitFiles).decisions.get(FLAGS);
+    const source = decider !== undefined && decider.value === started ? `, set by ${describeSource(decider)}` : "";
+    notes.push(`RootlessKit runs --${flag}=${knobOf(running, flag)}: the last --${flag} on its command line, from the ${FLAGS} it was started with ("${started ?? ""}"${source}), after the script's own --${flag}`);
+  }
+  const defaulted = invocation.defaulted.get(variable) ?? (variable === "FLAGS" ? invocation.defaulted.get("DETACH_NETNS") : undefined);
+  if (defaulted !== undefined) notes.push(`the next start gets ${defaulted}`);
+  if (flag !== "ipv6" && next.fromFlags(flag)) notes.push(`the next start takes --${flag} from ${FLAGS}`);
+  return notes.join("; ");
 }
 
 /** How to provide the verification's container image. */
@@ -505,9 +562,19 @@ export function observedInputs(spec: NetworkSpec, facts: HostFacts): NetworkArgs
 function observedEnvironment(spec: NetworkSpec, facts: HostFacts): Record<string, string> {
   const desired = desiredEnvironment(spec);
   const levels = [managedAssignments(facts.dropIn.content), pickManaged(facts.unit.environment)];
-  // The running level as runningChanges judges it: a variable the daemon's environment lacks counts as the value its
-  // command line shows (otherwise a host the plan calls in sync would read back as drifted).
-  if (facts.running.rootlesskitArgv !== null) levels.push({ ...commandLineValues(facts), ...pickManaged(facts.running.environment) });
+  // The running level as runningChanges judges it, flag by flag against what the host's script would start once our
+  // file is in place: only a flag that differs shows, as the value RootlessKit runs with (so a host the plan calls in
+  // sync reads back as the spec, and Docker 29.5's own `--detach-netns` never reads back as an extra flag).
+  if (facts.running.rootlesskitArgv !== null && facts.unit.activeState === "active") {
+    const decisions = environmentModel(facts, withOurDropIn(facts, editDropIn(facts.dropIn.content, declaredEnvironment(spec, facts, null), null))).decisions;
+    const running: Record<string, string> = { ...desired };
+    for (const change of runningChanges(facts, hostScript(facts), (name) => decisions.get(name)?.value)) {
+      if (!change.property.startsWith(MANAGED_PREFIX)) continue;
+      if (change.actual === undefined) delete running[change.property];
+      else running[change.property] = change.actual;
+    }
+    levels.push(running);
+  }
   const observed: Record<string, string> = {};
   for (const name of MANAGED_VARIABLES) {
     const drifted = levels.find((level) => level[name] !== desired[name]);

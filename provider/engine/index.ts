@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { hostname, userInfo } from "node:os";
 import { factsScript, parseFacts } from "../core/facts";
 import { compatHelperInstalled, planHost, planRemoval } from "../core/plan";
-import { runningNetwork } from "../core/running";
+import { runningNetwork } from "../core/in-effect";
 import { applyScript, parseApplyOutcome, remoteShellCommand, rollbackScript } from "../core/scripts";
 import type { HostFacts, HostPlan, NetworkSpec, VerificationResult } from "../core/types";
 import { parseVerification, verifyScript } from "../core/verify";

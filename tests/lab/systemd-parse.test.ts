@@ -5,7 +5,6 @@
  * Run on systemd 252 (bookworm), 257 (trixie) and 262 (forky).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
@@ -14,6 +13,7 @@ import { labDown, labUp, userExec, type LabHost } from "../../lab/api";
 import { parseSystemctlEnvironment } from "../../provider/core/facts";
 import { environmentModel } from "../../provider/core/sources";
 import type { HostFacts, UnitFileOnDisk } from "../../provider/core/types";
+import { readFactsFixture } from "../helpers/facts-fixture";
 
 const UNIT_DIR = "/home/dev/.config/systemd/user";
 
@@ -58,7 +58,7 @@ const CASES: Record<string, string> = {
 };
 
 const facts = (host: LabHost): HostFacts => {
-  const base = JSON.parse(readFileSync(join(__dirname, "../../../tests/fixtures/plan/no-op/facts.json"), "utf8")) as HostFacts;
+  const base = readFactsFixture(join(__dirname, "../../../tests/fixtures/plan/no-op/facts.json"));
   return { ...base, user: host.user, home: `/home/${host.user}`, uid: 1000, xdgRuntimeDir: "/run/user/1000", environmentFiles: [], managerEnvironment: {}, environmentD: [] };
 };
 

@@ -19,6 +19,7 @@ import { hostState, startFrom, userCommand } from "../helpers/host-state";
 import { assertInSync } from "../helpers/in-sync";
 import { labSpec } from "../helpers/lab-spec";
 import { ROOTLESSKIT_2, ROOTLESSKIT_3 } from "../helpers/lab-versions";
+import { NO_DAEMON } from "../../provider/core/running";
 
 const COMPAT_HELPER = "/home/dev/.local/lib/pulumi-rootless-docker/pasta-ipv6-compat.sh";
 const STATE_DIR = "$XDG_RUNTIME_DIR/dockerd-rootless";
@@ -199,7 +200,7 @@ describe("versions users run, on real hosts", { timeout: 1_800_000 }, () => {
       assert.match(state.rootlesskit, /--port-driver=implicit/);
       const spec = labSpec(forky, { networkDriver: "pasta", verify: { enabled: false } });
       const { plan, running } = await inspectHost(spec);
-      assert.deepEqual(running, { networkDriver: "pasta", portDriver: "implicit", ipv6: false, mtu: 65520 });
+      assert.deepEqual(running, { ...NO_DAEMON, networkDriver: "pasta", portDriver: "implicit", ipv6: false, mtu: 65520, disableHostLoopback: true, slirp4netnsSandbox: "auto", slirp4netnsSeccomp: "auto" });
       assert.deepEqual(plan.changes.filter((change) => change.level === "running"), []);
       assert.equal(plan.restart, false);
       const before = await invocationId(forky);

@@ -11,6 +11,7 @@ import type { Engine } from "../../provider/cli/run";
 import type { NetworkSpec } from "../../provider/core/types";
 import { ConnectionError } from "../../provider/errors/connection-error";
 import type { InspectResult } from "../../provider/engine/types";
+import { NO_DAEMON } from "../../provider/core/running";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 let dir: string;
@@ -207,7 +208,7 @@ describe("runCli", () => {
     ({
       host: `dev@${spec.connection.host}:22`,
       plan: { changes: [{ level: "file", property: "networkDriver", desired: "pasta" }], problems: [], writes: [], daemonReload: true, restart: true, compatInUse: false, differs: true },
-      running: { networkDriver: "slirp4netns", portDriver: "builtin", ipv6: false, mtu: 1500 },
+      running: { ...NO_DAEMON, networkDriver: "slirp4netns", portDriver: "builtin", ipv6: false, mtu: 1500, disableHostLoopback: true },
     }) as unknown as InspectResult;
   const tool = { name: "rootless-docker-net", version: (require("../../../package.json") as { version: string }).version };
 

@@ -7,6 +7,7 @@ import { VerificationError } from "../../provider/errors/verification-error";
 import { renderReport } from "../../provider/cli/render";
 import { mapBounded, runApply, runPlan, runVerify, type Engine } from "../../provider/cli/run";
 import type { ResolvedHost } from "../../provider/cli/hosts";
+import { NO_DAEMON } from "../../provider/core/running";
 
 /** Hosts whose spec carries only the name, so the fake engine can tell them apart. */
 const hosts = (...names: string[]): ResolvedHost[] =>
@@ -21,7 +22,7 @@ function inspectResult(name: string, changes: PropertyChange[], problems: Inspec
   return {
     host: `dev@${name}:22`,
     plan: { changes, problems, writes: [], daemonReload: false, restart: false, compatInUse: false, differs: changes.length > 0 },
-    running: { networkDriver: "slirp4netns", portDriver: "builtin", ipv6: false, mtu: 1500 },
+    running: { ...NO_DAEMON, networkDriver: "slirp4netns", portDriver: "builtin", ipv6: false, mtu: 1500, disableHostLoopback: true },
   } as unknown as InspectResult;
 }
 

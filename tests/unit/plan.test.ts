@@ -7,6 +7,7 @@ import { compareVersions, derivedContainerPrefix, observedInputs, planHost, plan
 import { validateNetworkArgs } from "../../provider/core/schema";
 import { compatHelperScript } from "../../provider/core/scripts";
 import type { HostFacts, HostPlan, NetworkSpec } from "../../provider/core/types";
+import { readFactsFixture } from "../helpers/facts-fixture";
 
 /** tests/fixtures/plan/<case>/{spec.json (raw inputs), facts.json (HostFacts), expected.json (HostPlan)} */
 const FIXTURES = join(__dirname, "../../../tests/fixtures/plan");
@@ -28,7 +29,7 @@ function normalizedPlan(plan: HostPlan): HostPlan {
 describe("planHost fixtures", () => {
   for (const name of readdirSync(FIXTURES).sort()) {
     test(name, () => {
-      const plan = planHost(specOf(readJson(name, "spec.json")), readJson<HostFacts>(name, "facts.json"));
+      const plan = planHost(specOf(readJson(name, "spec.json")), readFactsFixture(join(FIXTURES, name, "facts.json")));
       assert.deepEqual(normalizedPlan(plan), readJson<HostPlan>(name, "expected.json"));
       // Pulumi's Struct encoding rejects undefined anywhere: the plan must survive a JSON round trip unchanged.
       assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan);
@@ -37,7 +38,7 @@ describe("planHost fixtures", () => {
 });
 
 describe("planHost properties", () => {
-  const fixture = (name: string) => ({ spec: specOf(readJson(name, "spec.json")), facts: readJson<HostFacts>(name, "facts.json") });
+  const fixture = (name: string) => ({ spec: specOf(readJson(name, "spec.json")), facts: readFactsFixture(join(FIXTURES, name, "facts.json")) });
 
   test("the drop-in a plan writes holds exactly the desired settings, and planning on it again writes nothing", () => {
     const { spec, facts } = fixture("fresh-host-pasta-ipv6");
@@ -104,7 +105,7 @@ describe("planHost properties", () => {
 describe("planRemoval", () => {
   test("drops our settings, removes the file and the helper, restarts a daemon that runs with them", () => {
     const spec = specOf(readJson("no-op", "spec.json"));
-    const facts = readJson<HostFacts>("no-op", "facts.json");
+    const facts = readFactsFixture(join(FIXTURES, "no-op", "facts.json"));
     const plan = planRemoval(spec, { ...facts, compatScript: { ...facts.compatScript, content: "#!/bin/sh\n" } });
     assert.deepEqual(plan.writes, [
       { path: facts.dropIn.path, content: null, mode: 0o644 },
@@ -115,7 +116,7 @@ describe("planRemoval", () => {
 
   test("keeps what is not ours and does not restart a daemon that never had our settings", () => {
     const spec = specOf(readJson("no-op", "spec.json"));
-    const facts = readJson<HostFacts>("fresh-host-pasta-ipv6", "facts.json");
+    const facts = readFactsFixture(join(FIXTURES, "fresh-host-pasta-ipv6", "facts.json"));
     const content = '[Service]\nEnvironment="DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta" KEEP=1\n';
     const plan = planRemoval(spec, { ...facts, dropIn: { ...facts.dropIn, content } });
     assert.deepEqual(plan.writes, [{ path: facts.dropIn.path, content: "[Service]\nEnvironment=KEEP=1\n", mode: 0o644 }]);
@@ -123,25 +124,26 @@ describe("planRemoval", () => {
   });
 
   test("nothing to remove is a no-op", () => {
-    const plan = planRemoval(specOf(readJson("no-op", "spec.json")), readJson<HostFacts>("fresh-host-pasta-ipv6", "facts.json"));
+    const plan = planRemoval(specOf(readJson("no-op", "spec.json")), readFactsFixture(join(FIXTURES, "fresh-host-pasta-ipv6", "facts.json")));
     assert.deepEqual([plan.writes, plan.restart, plan.daemonReload, plan.differs], [[], false, false, false]);
   });
 });
 
 test("containerIpv6 with slirp4netns + IPv6 is refused: dockerd's forwarding would cost the namespace its default route", () => {
   const raw = { ...readJson<Record<string, unknown>>("no-op", "spec.json"), networkDriver: "slirp4netns", portDriver: "builtin", ipv6: true, containerIpv6: true };
-  const plan = planHost(specOf(raw), readJson<HostFacts>("no-op", "facts.json"));
+  const plan = planHost(specOf(raw), readFactsFixture(join(FIXTURES, "no-op", "facts.json")));
   assert.ok(plan.problems.some((problem) => problem.severity === "error" && /router advertisements/.test(problem.message)), JSON.stringify(plan.problems));
 });
 
 test("a variable the spec leaves unset, set by the unit file and in force, is no change and no restart", () => {
-  const facts = readJson<HostFacts>("no-op", "facts.json");
+  const facts = readFactsFixture(join(FIXTURES, "no-op", "facts.json"));
   const elsewhere = { DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK: "false" };
   const withUnitSetting: HostFacts = {
     ...facts,
     unit: { ...facts.unit, environment: { ...facts.unit.environment, ...elsewhere } },
     unitFiles: [{ kind: "fragment", path: facts.unit.fragmentPath, content: "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false\n" }, ...facts.unitFiles],
-    running: { ...facts.running, environment: { ...facts.running.environment, ...elsewhere } },
+    // The script passes no --disable-host-loopback when DISABLE_HOST_LOOPBACK=false.
+    running: { ...facts.running, environment: { ...facts.running.environment, ...elsewhere }, rootlesskitArgv: facts.running.rootlesskitArgv!.filter((word) => word !== "--disable-host-loopback") },
   };
   const plan = planHost(specOf(readJson("no-op", "spec.json")), withUnitSetting);
   assert.deepEqual(plan.changes, []);
@@ -152,7 +154,7 @@ test("a variable the spec leaves unset, set by the unit file and in force, is no
 describe("observedInputs", () => {
   test("mirrors the host: a host on slirp4netns shows networkDriver slirp4netns", () => {
     const spec = specOf(readJson("overriding-dropin", "spec.json"));
-    const observed = observedInputs(spec, readJson<HostFacts>("overriding-dropin", "facts.json"));
+    const observed = observedInputs(spec, readFactsFixture(join(FIXTURES, "overriding-dropin", "facts.json")));
     assert.deepEqual(
       [observed.networkDriver, observed.portDriver, observed.ipv6, observed.mtu, observed.extraFlags],
       ["slirp4netns", "implicit", true, 65520, []],
@@ -162,20 +164,20 @@ describe("observedInputs", () => {
 
   test("a converged host gives back the inputs, with nothing undefined in them", () => {
     const spec = specOf(readJson("no-op", "spec.json"));
-    const observed = observedInputs(spec, readJson<HostFacts>("no-op", "facts.json"));
+    const observed = observedInputs(spec, readFactsFixture(join(FIXTURES, "no-op", "facts.json")));
     assert.deepEqual(validateNetworkArgs(observed), validateNetworkArgs(readJson("no-op", "spec.json")));
     assert.ok(Object.values(observed).every((value) => value !== undefined));
   });
 
   test("a value written but not yet reloaded or restarted shows as what the host has, not as desired", () => {
     const spec = specOf(readJson("written-not-reloaded", "spec.json"));
-    const facts = readJson<HostFacts>("written-not-reloaded", "facts.json");
+    const facts = readFactsFixture(join(FIXTURES, "written-not-reloaded", "facts.json"));
     const edited = { ...facts, dropIn: { ...facts.dropIn, content: (facts.dropIn.content ?? "").replace(/ROOTLESSKIT_NET=\w+/, "ROOTLESSKIT_NET=vpnkit") } };
     assert.equal(observedInputs(spec, edited).networkDriver, "vpnkit");
   });
 
   test("an unmanaged host shows no driver", () => {
-    const observed = observedInputs(specOf(readJson("no-op", "spec.json")), readJson<HostFacts>("fresh-host-pasta-ipv6", "facts.json"));
+    const observed = observedInputs(specOf(readJson("no-op", "spec.json")), readFactsFixture(join(FIXTURES, "fresh-host-pasta-ipv6", "facts.json")));
     assert.equal("networkDriver" in observed, false);
     assert.equal(observed.ipv6, false);
   });
@@ -190,7 +192,7 @@ test("compareVersions orders dotted versions numerically and ignores distributio
 });
 
 test("a drop-in that is not valid UTF-8 is refused before anything is written", () => {
-  const facts = readJson<HostFacts>("no-op", "facts.json");
+  const facts = readFactsFixture(join(FIXTURES, "no-op", "facts.json"));
   const latin1 = { ...facts, dropIn: { ...facts.dropIn, content: `# caf\uFFFD\n${facts.dropIn.content ?? ""}` } };
   const plan = planHost(specOf(readJson("no-op", "spec.json")), latin1);
   assert.ok(plan.problems.some((problem) => problem.severity === "error" && /not valid UTF-8/.test(problem.message)), JSON.stringify(plan.problems));

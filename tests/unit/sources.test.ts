@@ -7,6 +7,7 @@ import { planHost } from "../../provider/core/plan";
 import { validateNetworkArgs } from "../../provider/core/schema";
 import { dropInDirNames, environmentModel, parseEnvironmentFile, unitLoad } from "../../provider/core/sources";
 import type { HostFacts, NetworkSpec, UnitFileOnDisk } from "../../provider/core/types";
+import { readFactsFixture } from "../helpers/facts-fixture";
 
 const FIXTURES = join(__dirname, "../../../tests/fixtures/plan");
 const readJson = <T>(dir: string, name: string): T => JSON.parse(readFileSync(join(FIXTURES, dir, name), "utf8")) as T;
@@ -19,7 +20,7 @@ function spec(overrides: Record<string, unknown> = {}): NetworkSpec {
 }
 /** The in-sync pasta host of the no-op fixture, with more files on disk (search-path ordered as given). */
 function host(extra: UnitFileOnDisk[], more: Partial<HostFacts> = {}): HostFacts {
-  const facts = readJson<HostFacts>("no-op", "facts.json");
+  const facts = readFactsFixture(join(FIXTURES, "no-op", "facts.json"));
   return { ...facts, unitFiles: [...facts.unitFiles, ...extra], ...more };
 }
 const dropin = (path: string, content: string): UnitFileOnDisk => ({ kind: "dropin", path, content });
