@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { runChecked } from "./exec";
 import { availableParallelism } from "node:os";
 import {
-  bootHost, hostExecIn, installRootlessKit, instanceCgroup, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh,
+  bootHost, hostExecIn, installRootlessKit, installRootlessScript, instanceCgroup, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh,
   type BootOptions, type HostRecord, type LabHost, type PingGroupRange,
 } from "./host";
 import { claimSubnet, currentInstance, hostNaming, type Instance } from "./instance";
@@ -20,8 +20,8 @@ import {
   type LinkImpairment,
 } from "./network";
 import { assertPrerequisites, ensureInotifyInstances } from "./prerequisites";
-import { ensureRootfs, type Profile } from "./rootfs";
-import { ensureRootlessKit, parseRootlessKitVersion } from "./tools";
+import { DOCKER_CONTRIB, ensureRootfs, type Profile } from "./rootfs";
+import { ensureRootlessKit, ensureRootlessScript, parseMobyVersion, parseRootlessKitVersion } from "./tools";
 import { cgroup2Mount, childrenOf, killAndWait, processesWhere, removeCgroupTree, unmountUnder } from "./system";
 
 export type { LabHost, PingGroupRange, Profile, LinkImpairment };
@@ -59,10 +59,11 @@ export interface LabUpOptions {
   rootlesskit?: string;
 }
 
-/** Builds what hosts of these profiles with these RootlessKit releases need (cached by version), booting nothing. */
-export async function labPrepare(profiles: Profile[], rootlesskits: string[]): Promise<void> {
+/** Builds what hosts of these profiles with these RootlessKit releases and moby scripts need (cached by version), booting nothing. */
+export async function labPrepare(profiles: Profile[], rootlesskits: string[], rootlessScripts: string[] = []): Promise<void> {
   for (const profile of profiles) await ensureRootfs(profile, log);
   for (const version of rootlesskits) await ensureRootlessKit(parseRootlessKitVersion(version), log);
+  for (const version of rootlessScripts) await ensureRootlessScript(parseMobyVersion(version), log);
 }
 
 /** Hosts booting at once: beyond a few per core, boots only slow each other down until every wait runs out. */
@@ -302,6 +303,16 @@ export async function upgradeRootlessKit(name: string, version: string): Promise
     throw new LabError(`the host reports RootlessKit ${reported ?? "(none)"} after the swap`, "", { host: name, step: "upgrade rootlesskit" });
   }
   return reported;
+}
+
+/**
+ * Makes a running host's unit run moby's dockerd-rootless.sh of `version` (github.com/moby/moby/v2, Docker 29.5's script
+ * and later) in place of its own; the running daemon keeps the old script until it restarts. Returns the script's path.
+ */
+export async function installRootlessScriptOn(name: string, version: string): Promise<string> {
+  const { instance, host } = record(name);
+  installRootlessScript(hostNaming(instance, host.index).rootDir, await ensureRootlessScript(parseMobyVersion(version), log));
+  return `${DOCKER_CONTRIB}/dockerd-rootless.sh`;
 }
 
 /** Versions of what a host runs, read from the host's own binaries (`null`: not installed). */

@@ -6,7 +6,7 @@ import { lastLines, run, runChecked, waitFor } from "./exec";
 import { HOST_UID, HOST_USER, type HostNaming, type Instance } from "./instance";
 import { LabError } from "./lab-error";
 import { addHostNetwork, setNetnsSysctl } from "./network";
-import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_TAR, UNIFIED_CGROUP, type Profile } from "./rootfs";
+import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_TAR, DOCKER_CONTRIB, UNIFIED_CGROUP, type Profile } from "./rootfs";
 import { cgroup2Mount, childrenOf, isGone, removeCgroupTree } from "./system";
 
 export type PingGroupRange = "open" | "closed";
@@ -197,6 +197,17 @@ export function installRootlessKit(rootDir: string, buildDir: string): void {
     chmodSync(`${target}.lab-new`, 0o755);
     renameSync(`${target}.lab-new`, target);
   }
+}
+
+/**
+ * Replaces the dockerd-rootless.sh the unit's ExecStart runs with `script` (another Docker release's), in the host's own
+ * overlay, renamed into place; the running daemon keeps the script it started with until it restarts.
+ */
+export function installRootlessScript(rootDir: string, script: string): void {
+  const target = join(rootDir, DOCKER_CONTRIB.slice(1), "dockerd-rootless.sh");
+  copyFileSync(script, `${target}.lab-new`);
+  chmodSync(`${target}.lab-new`, 0o755);
+  renameSync(`${target}.lab-new`, target);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { run, runChecked } from "./exec";
 import { LabError } from "./lab-error";
@@ -82,4 +82,38 @@ export async function ensureRootlessKit(version: string, log: (line: string) => 
   }
   log(`rootlesskit ${version}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return finalDir;
+}
+
+/** moby's module whose contrib/dockerd-rootless.sh is Docker 29.5's and later (`go list -m -versions github.com/moby/moby/v2`). */
+const MOBY_MODULE = "github.com/moby/moby/v2";
+
+/** `v2.0.0-beta.24`: a version of MOBY_MODULE. */
+export function parseMobyVersion(given: string): string {
+  if (!/^v2\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(given)) {
+    throw new LabError(`unsupported moby version "${given}"`, `give a version of ${MOBY_MODULE}, e.g. v2.0.0-beta.24 (go list -m -versions ${MOBY_MODULE})`, { host: "machine", step: "fetch dockerd-rootless.sh" });
+  }
+  return given;
+}
+
+/**
+ * moby's `contrib/dockerd-rootless.sh` at `version` of MOBY_MODULE, fetched once with `go mod download` (the module
+ * proxy, into the shared Go module cache) and kept as a file under TOOLS_ROOT keyed by version. Returns its path.
+ */
+export async function ensureRootlessScript(version: string, log: (line: string) => void): Promise<string> {
+  const finalDir = join(TOOLS_ROOT, `dockerd-rootless-moby-${version}`);
+  const finalPath = join(finalDir, "dockerd-rootless.sh");
+  if (existsSync(finalPath)) return finalPath;
+  const go = findGo();
+  log(`dockerd-rootless.sh of ${MOBY_MODULE}@${version}: fetching (go mod download from the module proxy)`);
+  const downloaded = await runChecked(["nice", go, "mod", "download", "-json", `${MOBY_MODULE}@${version}`], "machine", `fetch dockerd-rootless.sh ${version}`, {
+    timeoutMs: 30 * 60_000,
+    env: { ...process.env, ...GO_CACHES, GOTOOLCHAIN: "local", GOFLAGS: "-modcacherw" },
+  });
+  const moduleDir = (JSON.parse(downloaded.stdout) as { Dir?: string }).Dir;
+  if (moduleDir === undefined) throw new LabError(`go mod download named no directory for ${MOBY_MODULE}@${version}`, "", { host: "machine", step: `fetch dockerd-rootless.sh ${version}` });
+  // A temporary file renamed at the end: an interrupted copy is never used.
+  mkdirSync(finalDir, { recursive: true });
+  copyFileSync(join(moduleDir, "contrib/dockerd-rootless.sh"), `${finalPath}.${process.pid}`);
+  renameSync(`${finalPath}.${process.pid}`, finalPath);
+  return finalPath;
 }
