@@ -64,9 +64,16 @@ function block(lines: string[], start: number): string[] {
   return lines.slice(start);
 }
 
-function findBlock(lines: string[], head: RegExp): string[] | null {
-  const start = lines.findIndex((line) => head.test(line));
+/** The first block whose head matches, at or after line `from`. */
+function findBlock(lines: string[], head: RegExp, from = 0): string[] | null {
+  const start = lines.findIndex((line, index) => index >= from && head.test(line));
   return start < 0 ? null : block(lines, start);
+}
+
+/** Where the NET auto-detection block (`if [ -z "$net" ]`) ends: the defaults that follow it come after that. */
+function afterDetection(lines: string[]): number {
+  const start = lines.findIndex((line) => /^if \[ -z "\$net" \]; then$/.test(line));
+  return start < 0 ? 0 : start + block(lines, start).length;
 }
 
 /** `a | b)` arms of a case block, with the lines of each arm. */
@@ -133,7 +140,8 @@ function mtuDefault(lines: string[]): ScriptModel["mtuDefault"] {
   const autoAt = detect.findIndex((line) => /^mtu=\d+$/.test(line));
   const autoDriver = autoAt < 0 ? undefined : [...detect.slice(0, autoAt)].reverse().map((line) => /^net=([a-z0-9-]+)$/.exec(line)?.[1]).find(Boolean);
   const autoDetected = autoAt >= 0 && autoDriver ? { driver: autoDriver, mtu: detect[autoAt].slice(4) } : null;
-  const fallback = findBlock(lines, /^if \[ -z "\$mtu" \]; then$/);
+  // Up to 28.5.1 the auto-detection has an `if [ -z "$mtu" ]` of its own: the fallback is the one after it.
+  const fallback = findBlock(lines, /^if \[ -z "\$mtu" \]; then$/, afterDetection(lines));
   if (fallback === null) return null;
   const values = fallback.map((line) => /^mtu=(\d+)$/.exec(line)?.[1]).filter((value): value is string => value !== undefined);
   const caseAt = fallback.findIndex((line) => /^case "\$net" in$/.test(line));
@@ -215,8 +223,10 @@ export function scriptInvocation(model: ScriptModel, env: (suffix: string) => st
   const value = (suffix: string): string => {
     const given = model.reads.has(suffix) ? (env(suffix) ?? "") : "";
     if (given === "" && model.defaults[suffix] !== undefined && model.defaults[suffix] !== "") {
-      defaulted.set(suffix, `the script's default ${PREFIX}${suffix}=${model.defaults[suffix]}`);
-      return model.defaults[suffix];
+      // A default may name the runtime directory (STATE_DIR's `$XDG_RUNTIME_DIR/dockerd-rootless`).
+      const fallback = model.defaults[suffix].replace(/\$\{?XDG_RUNTIME_DIR\}?/g, host.xdgRuntimeDir);
+      defaulted.set(suffix, `the script's default ${PREFIX}${suffix}=${fallback}`);
+      return fallback;
     }
     return given;
   };
@@ -265,7 +275,6 @@ export function scriptInvocation(model: ScriptModel, env: (suffix: string) => st
     mtu: unknown.has("mtu") ? null : mtu,
     port_driver: unknown.has("port-driver") ? null : portDriver,
     host_loopback: loopback,
-    [`${PREFIX}STATE_DIR`]: value("STATE_DIR") || `${host.xdgRuntimeDir}/dockerd-rootless`,
   };
   const own: string[] = [];
   for (const word of model.template) {
