@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { runChecked } from "./exec";
 import { availableParallelism } from "node:os";
 import {
-  bootHost, hostExecIn, installRootlessKit, installRootlessScript, instanceCgroup, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh,
+  bootHost, DOCKER_FILES, hostExecIn, installExecutable, installRootlessKit, instanceCgroup, publicView, setPingGroupRange as applyPingGroupRange, userExecIn, waitForDocker, waitForSsh,
   type BootOptions, type HostRecord, type LabHost, type PingGroupRange,
 } from "./host";
 import { claimSubnet, currentInstance, hostNaming, type Instance } from "./instance";
@@ -20,8 +20,8 @@ import {
   type LinkImpairment,
 } from "./network";
 import { assertPrerequisites, ensureInotifyInstances } from "./prerequisites";
-import { DOCKER_CONTRIB, ensureRootfs, type Profile } from "./rootfs";
-import { ensureRootlessKit, ensureRootlessScript, parseMobyVersion, parseRootlessKitVersion } from "./tools";
+import { ensureRootfs, type Profile } from "./rootfs";
+import { ensureMobyDockerd, ensureRootlessKit, ensureRootlessScript, parseMobyVersion, parseRootlessKitVersion } from "./tools";
 import { cgroup2Mount, childrenOf, killAndWait, processesWhere, removeCgroupTree, unmountUnder } from "./system";
 
 export type { LabHost, PingGroupRange, Profile, LinkImpairment };
@@ -60,10 +60,13 @@ export interface LabUpOptions {
 }
 
 /** Builds what hosts of these profiles with these RootlessKit releases and moby scripts need (cached by version), booting nothing. */
-export async function labPrepare(profiles: Profile[], rootlesskits: string[], rootlessScripts: string[] = []): Promise<void> {
+export async function labPrepare(profiles: Profile[], rootlesskits: string[], mobys: string[] = []): Promise<void> {
   for (const profile of profiles) await ensureRootfs(profile, log);
   for (const version of rootlesskits) await ensureRootlessKit(parseRootlessKitVersion(version), log);
-  for (const version of rootlessScripts) await ensureRootlessScript(parseMobyVersion(version), log);
+  for (const version of mobys) {
+    await ensureRootlessScript(parseMobyVersion(version), log);
+    await ensureMobyDockerd(parseMobyVersion(version), log);
+  }
 }
 
 /** Hosts booting at once: beyond a few per core, boots only slow each other down until every wait runs out. */
@@ -311,8 +314,21 @@ export async function upgradeRootlessKit(name: string, version: string): Promise
  */
 export async function installRootlessScriptOn(name: string, version: string): Promise<string> {
   const { instance, host } = record(name);
-  installRootlessScript(hostNaming(instance, host.index).rootDir, await ensureRootlessScript(parseMobyVersion(version), log));
-  return `${DOCKER_CONTRIB}/dockerd-rootless.sh`;
+  installExecutable(hostNaming(instance, host.index).rootDir, await ensureRootlessScript(parseMobyVersion(version), log), DOCKER_FILES.script);
+  return DOCKER_FILES.script;
+}
+
+/**
+ * Makes a running host's unit run moby's own dockerd and docker-proxy of `version` (built from the module proxy) in
+ * place of Debian's, from the daemon's next start: with moby's dockerd-rootless.sh of the same version, Docker 29.5+.
+ */
+export async function installMobyDockerdOn(name: string, version: string): Promise<string> {
+  const { instance, host } = record(name);
+  const build = await ensureMobyDockerd(parseMobyVersion(version), log);
+  const rootDir = hostNaming(instance, host.index).rootDir;
+  installExecutable(rootDir, join(build, "dockerd"), DOCKER_FILES.dockerd);
+  installExecutable(rootDir, join(build, "docker-proxy"), DOCKER_FILES.dockerProxy);
+  return DOCKER_FILES.dockerd;
 }
 
 /** Versions of what a host runs, read from the host's own binaries (`null`: not installed). */

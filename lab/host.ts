@@ -191,21 +191,19 @@ function sshArgv(instance: Instance, record: LabHost, command: string): string[]
  * and the running binary stays intact.
  */
 export function installRootlessKit(rootDir: string, buildDir: string): void {
-  for (const name of ["rootlesskit", "rootlessctl"]) {
-    const target = join(rootDir, "usr/bin", name);
-    copyFileSync(join(buildDir, name), `${target}.lab-new`);
-    chmodSync(`${target}.lab-new`, 0o755);
-    renameSync(`${target}.lab-new`, target);
-  }
+  for (const name of ["rootlesskit", "rootlessctl"]) installExecutable(rootDir, join(buildDir, name), `/usr/bin/${name}`);
 }
 
+/** Docker's scripts and daemon where Debian's docker.io has them (the unit's ExecStart, dockerd on its PATH). */
+export const DOCKER_FILES = { script: `${DOCKER_CONTRIB}/dockerd-rootless.sh`, dockerd: "/usr/sbin/dockerd", dockerProxy: "/usr/sbin/docker-proxy" } as const;
+
 /**
- * Replaces the dockerd-rootless.sh the unit's ExecStart runs with `script` (another Docker release's), in the host's own
- * overlay, renamed into place; the running daemon keeps the script it started with until it restarts.
+ * Puts `from` at `path` in the host's own overlay (the shared tree is untouched), executable and renamed into place: a
+ * running host never sees half a file, and a running program keeps its old one until it restarts.
  */
-export function installRootlessScript(rootDir: string, script: string): void {
-  const target = join(rootDir, DOCKER_CONTRIB.slice(1), "dockerd-rootless.sh");
-  copyFileSync(script, `${target}.lab-new`);
+export function installExecutable(rootDir: string, from: string, path: string): void {
+  const target = join(rootDir, path.slice(1));
+  copyFileSync(from, `${target}.lab-new`);
   chmodSync(`${target}.lab-new`, 0o755);
   renameSync(`${target}.lab-new`, target);
 }

@@ -1,7 +1,7 @@
 import { isRootlessDockerError } from "../provider/errors/base";
 import {
   blockTarget, breakDocker, clearLinkImpairment, fixDocker, hostExec, hostVersions, labDown, labPrepare, labStatus, labUp, setLinkImpairment,
-  startSshd, stopSshd, unblockTarget, upgradeRootlessKit, installRootlessScriptOn,
+  startSshd, stopSshd, unblockTarget, upgradeRootlessKit, installRootlessScriptOn, installMobyDockerdOn,
   type LabUpOptions,
 } from "./api";
 import { LabError } from "./lab-error";
@@ -12,9 +12,10 @@ const USAGE = `usage: npm run lab -- <verb>
   up [--hosts N] [--profile trixie|bookworm|forky[,…]] [--rootlesskit VERSION] [--no-docker] [--ping-group-range open|closed]
       (N hosts of each profile; several \`up\` add to the same lab; --rootlesskit builds 2.x/3.x from the Go module proxy)
   status [--json]                              (--json: with the versions each host runs, read from the host)
-  prepare [--profile P[,…]|all] [--rootlesskit V[,…]] [--rootless-script V[,…]]
-      (build root file systems and RootlessKit releases, fetch moby's dockerd-rootless.sh of github.com/moby/moby/v2@V; boot nothing)
+  prepare [--profile P[,…]|all] [--rootlesskit V[,…]] [--moby V[,…]]
+      (build root file systems and RootlessKit releases; fetch dockerd-rootless.sh and build dockerd of github.com/moby/moby/v2@V; boot nothing)
   install-rootless-script HOST VERSION         (the unit runs moby's dockerd-rootless.sh of that version from its next start)
+  install-moby-dockerd HOST VERSION            (and moby's own dockerd and docker-proxy of that version: Docker 29.5+)
   upgrade-rootlesskit HOST VERSION             (swap the binary on a running host; the daemon keeps the old one until restarted)
   down
   fault sshd-stop|sshd-start|docker-break|docker-fix|target-block|target-unblock HOST
@@ -134,10 +135,10 @@ async function main(argv: string[]): Promise<number> {
       await status(args);
       return 0;
     case "prepare": {
-      const given = flags(args, { profile: "value", rootlesskit: "value", "rootless-script": "value" });
+      const given = flags(args, { profile: "value", rootlesskit: "value", moby: "value" });
       const profiles = given.get("profile") === "all" ? [...PROFILES] : parseProfiles(given.get("profile") ?? "trixie");
       const list = (name: string) => (given.get(name) ?? "").split(",").filter(Boolean);
-      await labPrepare(profiles, list("rootlesskit"), list("rootless-script"));
+      await labPrepare(profiles, list("rootlesskit"), list("moby"));
       return 0;
     }
     case "upgrade-rootlesskit": {
@@ -147,11 +148,13 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${host}: rootlesskit ${await upgradeRootlessKit(host, version)}\n`);
       return 0;
     }
-    case "install-rootless-script": {
+    case "install-rootless-script":
+    case "install-moby-dockerd": {
       const [host, version, ...rest] = args;
-      if (host === undefined || version === undefined) throw usageError("install-rootless-script needs HOST and VERSION");
+      if (host === undefined || version === undefined) throw usageError(`${verb} needs HOST and VERSION`);
       flags(rest, {});
-      process.stdout.write(`${host}: ${await installRootlessScriptOn(host, version)} is moby's ${version}\n`);
+      const path = verb === "install-moby-dockerd" ? await installMobyDockerdOn(host, version) : await installRootlessScriptOn(host, version);
+      process.stdout.write(`${host}: ${path} is moby's ${version}\n`);
       return 0;
     }
     case "down":

@@ -22,9 +22,6 @@ export function parseRootlessKitVersion(given: string): string {
   return `${match[1]}.${match[2]}.${match[3]}`;
 }
 
-export function rootlessKitDir(version: string): string {
-  return join(TOOLS_ROOT, `rootlesskit-v${version}`);
-}
 
 /** `go` on PATH, else where the upstream tarball puts it (not on root's PATH on this kind of machine). */
 function findGo(): string {
@@ -48,39 +45,41 @@ function isExecutable(path: string): boolean {
 
 /**
  * The folder holding static `rootlesskit` and `rootlessctl` of `version`, built with `go install` from the module proxy
- * the first time. The build goes to a temporary folder renamed at the end, so an interrupted build is never used.
+ * the first time.
  */
 export async function ensureRootlessKit(version: string, log: (line: string) => void): Promise<string> {
-  const finalDir = rootlessKitDir(version);
-  if (existsSync(join(finalDir, "rootlesskit")) && existsSync(join(finalDir, "rootlessctl"))) return finalDir;
-  const go = findGo();
-  const buildDir = join(TOOLS_ROOT, `.build-rootlesskit-v${version}-${process.pid}`);
-  mkdirSync(buildDir, { recursive: true });
   const module = `github.com/rootless-containers/rootlesskit/v${version.split(".")[0]}`;
+  return goInstalled({ name: `rootlesskit-v${version}`, packages: [`${module}/cmd/rootlesskit@v${version}`, `${module}/cmd/rootlessctl@v${version}`], binaries: ["rootlesskit", "rootlessctl"], version }, log);
+}
+
+/**
+ * `go install` of `packages` into TOOLS_ROOT/NAME, once: the build goes to a temporary folder renamed at the end, so an
+ * interrupted build is never used; the first binary's `--version` must name `version`.
+ */
+async function goInstalled(build: { name: string; packages: string[]; binaries: string[]; version: string; ldflags?: string }, log: (line: string) => void): Promise<string> {
+  const finalDir = join(TOOLS_ROOT, build.name);
+  if (build.binaries.every((binary) => existsSync(join(finalDir, binary)))) return finalDir;
+  const go = findGo();
+  const buildDir = join(TOOLS_ROOT, `.build-${build.name}-${process.pid}`);
+  mkdirSync(buildDir, { recursive: true });
   const started = Date.now();
-  log(`rootlesskit ${version}: building ${finalDir} (go install from the module proxy)`);
+  const step = `build ${build.name}`;
+  log(`${build.name}: building ${finalDir} (go install from the module proxy)`);
   try {
-    await runChecked(
-      ["nice", go, "install", `${module}/cmd/rootlesskit@v${version}`, `${module}/cmd/rootlessctl@v${version}`],
-      "machine",
-      `build rootlesskit ${version}`,
-      {
-        timeoutMs: 30 * 60_000,
-        // GOTOOLCHAIN=local: never download another toolchain behind our back; the build fails if Go is too old.
-        env: { ...process.env, ...GO_CACHES, CGO_ENABLED: "0", GOBIN: buildDir, GOFLAGS: "-trimpath", GOTOOLCHAIN: "local" },
-      },
-    );
-    const reported = await run([join(buildDir, "rootlesskit"), "--version"]);
-    if (!reported.stdout.includes(version)) {
-      throw new LabError(`the built rootlesskit reports "${reported.stdout.trim()}"`, "", { host: "machine", step: `build rootlesskit ${version}` });
-    }
+    await runChecked(["nice", go, "install", ...(build.ldflags ? ["-ldflags", build.ldflags] : []), ...build.packages], "machine", step, {
+      timeoutMs: 30 * 60_000,
+      // GOTOOLCHAIN=local: never download another toolchain behind our back; the build fails if Go is too old.
+      env: { ...process.env, ...GO_CACHES, CGO_ENABLED: "0", GOBIN: buildDir, GOFLAGS: "-trimpath", GOTOOLCHAIN: "local" },
+    });
+    const reported = await run([join(buildDir, build.binaries[0]), "--version"]);
+    if (!reported.stdout.includes(build.version)) throw new LabError(`the built ${build.binaries[0]} reports "${reported.stdout.trim()}"`, "", { host: "machine", step });
     rmSync(finalDir, { recursive: true, force: true });
     renameSync(buildDir, finalDir);
   } catch (error) {
     rmSync(buildDir, { recursive: true, force: true });
     throw error;
   }
-  log(`rootlesskit ${version}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`${build.name}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return finalDir;
 }
 
@@ -116,4 +115,21 @@ export async function ensureRootlessScript(version: string, log: (line: string) 
   copyFileSync(join(moduleDir, "contrib/dockerd-rootless.sh"), `${finalPath}.${process.pid}`);
   renameSync(`${finalPath}.${process.pid}`, finalPath);
   return finalPath;
+}
+
+/**
+ * moby's own `dockerd` and `docker-proxy` of `version` of MOBY_MODULE (Docker 29.5+'s daemon, which can run in
+ * RootlessKit's detached network namespace), built once from the module proxy, reporting that version.
+ */
+export async function ensureMobyDockerd(version: string, log: (line: string) => void): Promise<string> {
+  return goInstalled(
+    {
+      name: `moby-dockerd-${version}`,
+      packages: [`${MOBY_MODULE}/cmd/dockerd@${version}`, `${MOBY_MODULE}/cmd/docker-proxy@${version}`],
+      binaries: ["dockerd", "docker-proxy"],
+      version,
+      ldflags: `-X ${MOBY_MODULE}/dockerversion.Version=${version}`,
+    },
+    log,
+  );
 }

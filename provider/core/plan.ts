@@ -282,6 +282,14 @@ function scriptProblems(spec: NetworkSpec, facts: HostFacts, script: ScriptModel
       hint: `check ExecStart: systemctl --user show -p ExecStart ${spec.unit}`,
     });
   }
+  if (spec.networkDriver === "slirp4netns" && spec.ipv6 && script.ipv6Forwarding !== null) {
+    // Seen on a forky lab host with moby v2.0.0-beta.24's script and dockerd: tap0 got no global IPv6 address.
+    problems.push({
+      severity: "error",
+      message: `${what} turns on IPv6 forwarding in the RootlessKit namespace itself (${script.ipv6Forwarding}): with forwarding on, the kernel ignores slirp4netns's router advertisements, so the namespace gets no IPv6 address and ipv6 cannot work; nothing was written`,
+      hint: `use networkDriver "pasta" (RootlessKit configures its IPv6 address itself)`,
+    });
+  }
   const { line: next, invocation } = expectedCommandLine(facts, script, (suffix) => after(`${MANAGED_PREFIX}${suffix}`));
   if (invocation.refused !== null) problems.push({ severity: "error", message: `${what}: ${invocation.refused}, so the daemon would not start; nothing was written`, hint: "set detachNetns to true or false" });
   const declared: [string, string, string, string | undefined][] = [

@@ -32,6 +32,8 @@ export interface ScriptModel {
   hostLoopback: { flag: string; offWhen: string } | null;
   /** DETACH_NETNS: the values that rewrite FLAGS to `PREFIX $FLAGS`, and those that make the script exit. */
   detachNetns: { rewrites: string[]; prefix: string; accepted: string[] } | null;
+  /** The script's own line that turns on IPv6 forwarding in the namespace (Docker 29+), if any. */
+  ipv6Forwarding: string | null;
 }
 
 /** The code lines of a script: comments and blank lines gone, continuation lines joined. */
@@ -101,6 +103,7 @@ export function scriptModel(path: string | null, text: string | null): ScriptMod
       portDriverDefault: null,
       hostLoopback: null,
       detachNetns: null,
+      ipv6Forwarding: null,
     };
   }
   const lines = codeLines(text);
@@ -117,7 +120,8 @@ export function scriptModel(path: string | null, text: string | null): ScriptMod
   const child = words.findIndex((word) => /^"?\$0"?$/.test(word));
   const template = child < 0 ? words : words.slice(0, child);
 
-  return { path, known: true, reads, defaults, template, netOrder: netOrder(lines), mtuDefault: mtuDefault(lines), portDriverDefault: portDriverDefault(lines, defaults), hostLoopback: hostLoopback(lines), detachNetns: detachNetns(lines) };
+  const ipv6Forwarding = lines.find((line) => /sysctl\s.*net\.ipv6\.conf\.all\.forwarding=1/.test(line)) ?? null;
+  return { path, known: true, reads, defaults, template, netOrder: netOrder(lines), mtuDefault: mtuDefault(lines), portDriverDefault: portDriverDefault(lines, defaults), hostLoopback: hostLoopback(lines), detachNetns: detachNetns(lines), ipv6Forwarding };
 }
 
 function netOrder(lines: string[]): ScriptModel["netOrder"] {

@@ -8,6 +8,9 @@ export const ROOTLESSKIT_2 = "2.3.4";
 export const ROOTLESSKIT_3 = "3.3.0";
 export const ROOTLESSKIT_3_0 = "3.0.2";
 export const TEST_ROOTLESSKIT_VERSIONS = [ROOTLESSKIT_2, ROOTLESSKIT_3, ROOTLESSKIT_3_0];
-/** moby's github.com/moby/moby/v2 release (2026-09-15) whose contrib/dockerd-rootless.sh is Docker 29.5's script and later. */
-export const MOBY_SCRIPT = "v2.0.0-beta.24";
-export const TEST_ROOTLESS_SCRIPT_VERSIONS = [MOBY_SCRIPT];
+/**
+ * moby's github.com/moby/moby/v2 release (2026-09-15) whose contrib/dockerd-rootless.sh is Docker 29.5's script and
+ * later, and whose dockerd runs in RootlessKit's detached namespace: `.ci/run` fetches the script and builds dockerd.
+ */
+export const MOBY = "v2.0.0-beta.24";
+export const TEST_MOBY_VERSIONS = [MOBY];

@@ -9,14 +9,15 @@ import { after, before, describe, it } from "node:test";
 
 process.env.RDL_LAB = "scripttruth";
 
-import { installRootlessScriptOn, labDown, labUp, type LabHost } from "../../lab/api";
+import { installMobyDockerdOn, installRootlessScriptOn, labDown, labUp, type LabHost } from "../../lab/api";
 import { observedInputs } from "../../provider/core/plan";
 import * as engine from "../../provider/engine";
+import type { NetworkSpec } from "../../provider/core/types";
 import { isCapabilityError } from "../../provider/errors";
 import { hostState, startFrom, userCommand } from "../helpers/host-state";
 import { assertInSync } from "../helpers/in-sync";
 import { labSpec } from "../helpers/lab-spec";
-import { MOBY_SCRIPT, ROOTLESSKIT_3_0 } from "../helpers/lab-versions";
+import { MOBY, ROOTLESSKIT_3_0 } from "../helpers/lab-versions";
 
 const START = "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=builtin DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520\n";
 const QUIET = { verify: { enabled: false } };
@@ -32,6 +33,20 @@ before(async () => {
 after(() => labDown());
 
 const invocationId = async (lab: LabHost) => (await userCommand(lab, "systemctl --user show docker -p InvocationID --value")).trim();
+/** An apply that restarts once and ends in sync, then a second that does not restart (same InvocationID); the host as it is then. */
+async function convergesWithOneRestart(lab: LabHost, spec: NetworkSpec) {
+  const first = await engine.applyHost(spec);
+  assert.equal(first.restarted, true);
+  const state = await hostState(lab);
+  assert.equal(state.active, "active");
+  await assertInSync(spec, first);
+  const invocation = await invocationId(lab);
+  const second = await engine.applyHost(spec);
+  assert.equal(second.restarted, false);
+  assert.equal(await invocationId(lab), invocation, "a second apply does not restart");
+  return { first, state, inspected: await engine.inspectHost(spec) };
+}
+
 /** RootlessKit's own words (before the child command) as /proc shows them. */
 const mtus = (argv: string) => [...argv.matchAll(/--mtu=(\d+)/g)].map((match) => match[1]);
 
@@ -76,37 +91,47 @@ describe("ask the host what its script honours (issue 9 item 2)", () => {
     assert.equal(await invocationId(trixie), invocation, "the daemon was not restarted");
   });
 
-  it(`forky with moby's ${MOBY_SCRIPT} script (Docker 29.5+) and RootlessKit ${ROOTLESSKIT_3_0}: DETACH_NETNS is read, and the script's own --detach-netns is what the plan expects`, async () => {
+  it(`forky with moby's ${MOBY} script (Docker 29.5+) and RootlessKit ${ROOTLESSKIT_3_0}: DETACH_NETNS is read, and the script's own --detach-netns is what the plan expects`, async () => {
     await startFrom(forky, START);
-    await installRootlessScriptOn(forky.name, MOBY_SCRIPT);
+    await installRootlessScriptOn(forky.name, MOBY);
     // Docker 28.5.2's dockerd cannot run in a detached namespace (no rootless.DetachedNetNS before moby v2): the script's
     // default would stop the daemon, so the host declares detachNetns false, which this script reads.
-    const spec = labSpec(forky, { networkDriver: "slirp4netns", ipv6: true, detachNetns: false, ...QUIET });
-    const first = await engine.applyHost(spec);
-    assert.equal(first.restarted, true);
-    const state = await hostState(forky);
-    assert.equal(state.active, "active");
+    const spec = labSpec(forky, { networkDriver: "pasta", ipv6: true, detachNetns: false, ...QUIET });
+    const { state, inspected } = await convergesWithOneRestart(forky, spec);
     assert.doesNotMatch(state.rootlesskit, /--detach-netns/);
     assert.match(state.rootlesskit, / --ipv6 /);
-    await assertInSync(spec, first);
-    const invocation = await invocationId(forky);
-
-    const second = await engine.applyHost(spec);
-    assert.equal(second.restarted, false);
-    assert.equal(await invocationId(forky), invocation, "a second apply does not restart");
-    const inspected = await engine.inspectHost(spec);
     assert.equal(inspected.running.detachNetns, false);
     const read = observedInputs(spec, inspected.facts);
     assert.deepEqual([read.detachNetns, read.extraFlags], [false, []]);
 
     // Unset, the script's default (true) decides: the plan expects the --detach-netns it would add to FLAGS itself.
-    const unset = labSpec(forky, { networkDriver: "slirp4netns", ipv6: true, ...QUIET });
+    const unset = labSpec(forky, { networkDriver: "pasta", ipv6: true, ...QUIET });
     const { plan } = await engine.inspectHost(unset);
     const detach = plan.changes.find((change) => change.level === "running" && change.property === "DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS");
     assert.ok(detach, JSON.stringify(plan.changes));
     assert.deepEqual([detach.desired, detach.actual], ["true", "false"]);
     assert.match(detach.cause ?? "", /the script's default DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS=true/);
     assert.equal(plan.changes.some((change) => change.property === "DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS"), false, "no extra flag: --detach-netns is the script's own");
+  });
+
+  it(`forky as Docker 29.5+ (moby's ${MOBY} script and its own dockerd, RootlessKit ${ROOTLESSKIT_3_0}): the script's --detach-netns runs, the apply converges and verifies, a second apply does not restart, read has no extraFlags`, async () => {
+    await installRootlessScriptOn(forky.name, MOBY);
+    await installMobyDockerdOn(forky.name, MOBY);
+    await startFrom(forky, START);
+    // Unset: the script's default (true) turns --detach-netns on, and rewrites FLAGS to `--detach-netns $FLAGS`.
+    const spec = labSpec(forky, { networkDriver: "pasta", ipv6: true, verify: { targets: [{ address: forky.target.ipv6, tcpPort: forky.target.ipv6TcpPort, icmp: false }], required: true } });
+    const { first, state, inspected } = await convergesWithOneRestart(forky, spec);
+    assert.equal(first.verification?.reachable, true, JSON.stringify(first.verification));
+    assert.match(state.rootlesskit, / --propagation=rslave --detach-netns --ipv6 /);
+    assert.match(await userCommand(forky, "tr '\\0' '\\n' < /proc/$(systemctl --user show -p MainPID --value docker)/environ"), /^DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS=--detach-netns --ipv6$/m, "the script rewrote FLAGS");
+    assert.deepEqual([inspected.running.detachNetns, inspected.running.extraFlags], [true, []]);
+    const read = observedInputs(spec, inspected.facts);
+    assert.deepEqual([read.extraFlags, read.detachNetns, read.ipv6], [[], undefined, true]);
+
+    // slirp4netns with IPv6 cannot work under this script: it turns on IPv6 forwarding in the namespace (tap0 got no
+    // address from router advertisements on this host), so the plan refuses it before writing.
+    const slirp = await engine.inspectHost(labSpec(forky, { networkDriver: "slirp4netns", ipv6: true, ...QUIET }));
+    assert.ok(slirp.plan.problems.some((problem) => problem.severity === "error" && /turns on IPv6 forwarding in the RootlessKit namespace itself/.test(problem.message)), JSON.stringify(slirp.plan.problems));
   });
 });
 

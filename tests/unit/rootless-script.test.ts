@@ -110,6 +110,13 @@ describe("a Docker 29.5+ host (its script adds --detach-netns itself)", () => {
     const detach = plan.changes.find((change) => change.level === "running" && change.property === "DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS");
     assert.deepEqual([detach?.desired, detach?.actual, plan.restart, plan.problems.filter((problem) => problem.severity === "error")], ["false", "true", true, []]);
   });
+  test("slirp4netns with ipv6 under a script that turns on IPv6 forwarding in the namespace is refused (no address from router advertisements)", () => {
+    const errors = planHost(spec({ networkDriver: "slirp4netns", portDriver: "builtin" }), facts).problems.filter((problem) => problem.severity === "error");
+    assert.equal(errors.length, 1, JSON.stringify(errors));
+    assert.match(errors[0].message, /turns on IPv6 forwarding in the RootlessKit namespace itself \(nsenter -n"\$netns" sysctl -w net\.ipv6\.conf\.all\.forwarding=1 \|\| true\)/);
+    const old = { ...facts, execStart: { ...facts.execStart, script: realScript(SCRIPTS["28.5.2"]) } };
+    assert.equal(planHost(spec({ networkDriver: "slirp4netns", portDriver: "builtin" }), old).problems.some((problem) => /IPv6 forwarding/.test(problem.message)), false);
+  });
   test("detachNetns true on Docker 26.1.5's script is a capability error naming the version and the alternative", () => {
     const old = { ...facts, execStart: { ...facts.execStart, script: realScript(SCRIPTS["26.1.5"]) }, versions: { ...facts.versions, dockerd: "26.1.5+dfsg1" } };
     const errors = planHost(spec({ detachNetns: true }), old).problems.filter((problem) => problem.severity === "error");

@@ -27,11 +27,13 @@ rdn_child_pid() {
   [ -d "/proc/$rdn_cp" ] || return 1
   printf '%s\n' "$rdn_cp"
 }
+# With --detach-netns the namespace is bind-mounted on $STATE_DIR/netns inside the child's mount namespace only:
+# outside it that path is the empty file under the mount (nsenter: "Invalid argument"), so go through the child's root.
 rdn_in_netns() {
   rdn_nsd=$1 rdn_ncp=$2
   shift 2
   if [ -e "$rdn_nsd/netns" ]; then
-    nsenter -U --preserve-credentials -t "$rdn_ncp" --net="$rdn_nsd/netns" "$@"
+    nsenter -U --preserve-credentials -t "$rdn_ncp" --net="/proc/$rdn_ncp/root$rdn_nsd/netns" "$@"
   else
     nsenter -U --preserve-credentials -n -t "$rdn_ncp" "$@"
   fi
