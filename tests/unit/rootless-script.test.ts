@@ -7,12 +7,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { parseFacts } from "../../provider/core/facts";
 import { expectedCommandLine, hostScript } from "../../provider/core/in-effect";
 import { observedInputs, planHost } from "../../provider/core/plan";
 import { scriptInvocation, scriptModel, type ScriptHost } from "../../provider/core/rootless-script";
 import { validateNetworkArgs } from "../../provider/core/schema";
 import type { HostFacts, NetworkSpec } from "../../provider/core/types";
-import { readFactsFixture, realScript } from "../helpers/facts-fixture";
+import { realScript } from "../helpers/facts-fixture";
 
 const SCRIPTS = {
   "20.10.24": "dockerd-rootless-20.10.24.sh",
@@ -71,22 +72,15 @@ describe("the RootlessKit flags each script builds", () => {
   });
 });
 
-describe("a Docker 29.5+ host (its script adds --detach-netns itself)", () => {
-  /**
-   * The facts of fixture no-op with the script the unit runs replaced by moby v2.0.0-beta.24's and the command line that
-   * script builds: the argv is the `+ exec rootlesskit …` line the script printed (set -x) on a forky lab host with
-   * RootlessKit 3.0.2 (December 2026), there with slirp4netns; the environment is what the script exports to RootlessKit.
-   */
-  const base = readFactsFixture(join(__dirname, "../../../tests/fixtures/plan/no-op/facts.json"));
-  const argv = [
-    "rootlesskit", "--state-dir=/run/user/1000/dockerd-rootless", "--net=pasta", "--mtu=65520", "--slirp4netns-sandbox=auto", "--slirp4netns-seccomp=auto",
-    "--disable-host-loopback", "--port-driver=implicit", "--copy-up=/etc", "--copy-up=/run", "--propagation=rslave", "--detach-netns", "--ipv6", "/usr/bin/dockerd-rootless.sh",
-  ];
-  const facts: HostFacts = {
-    ...base,
-    execStart: { path: "/usr/bin/dockerd-rootless.sh", script: realScript(SCRIPTS["29.5+"]) },
-    running: { ...base.running, rootlesskitArgv: argv, environment: { ...base.running.environment, DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS: "--detach-netns --ipv6" } },
-  };
+describe("a Docker 29.5+ host (its script adds --detach-netns itself), from facts read on a lab host", () => {
+  /** Read on a lab host running moby v2.0.0-beta.24's script and dockerd (tests/fixtures/facts/forky-moby-v2-detach-netns/source.md). */
+  const FIXTURE = join(__dirname, "../../../tests/fixtures/facts/forky-moby-v2-detach-netns/stdout.txt");
+  const facts: HostFacts = parseFacts(readFileSync(FIXTURE, "utf8"), { unit: "docker.service", dropInName: "override.conf" });
+  test("the fixture is such a host: the script's own --detach-netns on the command line, FLAGS rewritten in RootlessKit's environment", () => {
+    assert.equal(facts.execStart.script, realScript(SCRIPTS["29.5+"]));
+    assert.match(facts.running.rootlesskitArgv!.join(" "), / --propagation=rslave --detach-netns --ipv6 /);
+    assert.equal(facts.running.environment.DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS, "--detach-netns --ipv6");
+  });
   const spec = (raw: Record<string, unknown>): NetworkSpec => {
     const validation = validateNetworkArgs({ ...(JSON.parse(readFileSync(join(__dirname, "../../../tests/fixtures/plan/no-op/spec.json"), "utf8")) as object), ...raw });
     assert.ok(validation.ok, JSON.stringify(validation));
@@ -121,7 +115,7 @@ describe("a Docker 29.5+ host (its script adds --detach-netns itself)", () => {
     const old = { ...facts, execStart: { ...facts.execStart, script: realScript(SCRIPTS["26.1.5"]) }, versions: { ...facts.versions, dockerd: "26.1.5+dfsg1" } };
     const errors = planHost(spec({ detachNetns: true }), old).problems.filter((problem) => problem.severity === "error");
     assert.equal(errors.length, 1, JSON.stringify(errors));
-    assert.match(errors[0].message, /^Docker 26\.1\.5\+dfsg1's dockerd-rootless\.sh \(\/usr\/bin\/dockerd-rootless\.sh\) does not read DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS: detachNetns: true would not take effect/);
+    assert.match(errors[0].message, /^Docker 26\.1\.5\+dfsg1's dockerd-rootless\.sh \(\/usr\/share\/docker\.io\/contrib\/dockerd-rootless\.sh\) does not read DOCKERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS: detachNetns: true would not take effect/);
     assert.match(errors[0].hint, /extraFlags: \["--detach-netns"\]/);
     // detachNetns false is what that script runs anyway: no error.
     assert.deepEqual(planHost(spec({ detachNetns: false }), old).problems.filter((problem) => problem.severity === "error"), []);
