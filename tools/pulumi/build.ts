@@ -2,24 +2,34 @@
  * Builds the real `pulumi` CLI from Go modules and caches it in a folder keyed by version, with the Go module and
  * build caches beside it, so a second run (and every later CI run on the machine) costs nothing.
  *
- *   node dist/tools/pulumi/build.js [--with yaml] [--with python]
+ *   node dist/tools/pulumi/build.js [--with yaml] [--with python] [--with go]
  *
  * - `pulumi`, at the version of the installed `@pulumi/pulumi`, through a throw-away wrapper module (pkg/v3 has
  *   `replace` directives, so `go install` refuses it).
- * - `pulumi-language-nodejs`: the project's own host (language-host.ts); Pulumi's Go host is not served by the
- *   module proxy. A shim next to `pulumi` runs it, so the engine finds it as a bundled plugin.
+ * - `pulumi-language-nodejs`, `-python`, `-go`: the project's own host (language-host.ts); Pulumi's Go hosts are not
+ *   served by the module proxy. Shims next to `pulumi` run it, so the engine finds them as bundled plugins.
  * - `pulumi-resource-pulumi-nodejs` (dynamic providers): the script `@pulumi/pulumi` ships, copied next to `pulumi`.
  * - `pulumi-resource-command`, at the version of the installed `@pulumi/command`, when the proxy serves it.
- * - `pulumi-language-yaml` / `pulumi-language-python` only when asked for.
+ * - only when asked for: `pulumi-language-yaml`; for `python` and `go` the SDK generator (tools/sdkgen, pkg/v3's code
+ *   generators at the CLI's version, which `pulumi package gen-sdk` would reach through the missing language hosts),
+ *   for `python` the `pulumi` wheel at the SDK's version and its dependencies from PyPI (a wheelhouse programs'
+ *   virtualenvs install from offline), for `go` the modules of examples/go.
  */
-import { spawn } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { delimiter, dirname, join, resolve } from "node:path";
 
 export const CHECKOUT = resolve(__dirname, "../../..");
 /** Overridable so a cold build can be measured without touching the shared cache. */
 export const TOOLS_CACHE = process.env.RDN_TOOLS_CACHE ?? "/var/cache/pulumi-rootless-docker-tools";
 const GO_CACHES = { GOMODCACHE: join(TOOLS_CACHE, "go", "mod"), GOCACHE: join(TOOLS_CACHE, "go", "build") };
+
+/** How Go programs are built at test time: the shared caches, this machine's Go, and no module download (the modules
+ * come from the proxy only while tools are prepared: `--with go`). */
+export function goProgramEnvironment(): Record<string, string> {
+  return { ...GO_CACHES, GOTOOLCHAIN: "local", CGO_ENABLED: "0", GOPROXY: "off", GOFLAGS: "-mod=readonly", PATH: `${dirname(goBinary())}${delimiter}${process.env.PATH ?? ""}` };
+}
 
 /** Tag → commit of `github.com/pulumi/pulumi-command` (its provider module has no tags of its own). */
 const COMMAND_COMMITS: Record<string, string> = {
@@ -28,7 +38,8 @@ const COMMAND_COMMITS: Record<string, string> = {
 /** The newest pulumi-yaml the module proxy serves (no program of ours is written in YAML yet). */
 const YAML_VERSION = "1.25.0";
 
-export type Optional = "yaml" | "python";
+export type Optional = "yaml" | "python" | "go";
+const OPTIONAL: readonly Optional[] = ["yaml", "python", "go"];
 
 export class ToolBuildError extends Error {
   override name = "ToolBuildError" as const;
@@ -122,18 +133,23 @@ async function mustRun(step: Step): Promise<void> {
 
 const ldVersion = (variable: string, version: string) => ["-trimpath", "-ldflags", `-s -w -X ${variable}=${version}`];
 
-/** `pulumi` at the SDK's version: pkg/v3 and sdk/v3 must match, and pkg's clipboard `replace` is repeated. */
+/** A module that requires pkg/v3 and sdk/v3 at one version (they must match) and repeats pkg's clipboard `replace`. */
+function writeWrapperModule(dir: string, name: string, version: string): void {
+  writeFileSync(
+    join(dir, "go.mod"),
+    `module ${name}\n\ngo 1.25\n\nrequire (\n\tgithub.com/pulumi/pulumi/pkg/v3 v${version}\n\tgithub.com/pulumi/pulumi/sdk/v3 v${version}\n)\n\n` +
+      `replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e\n`,
+  );
+}
+
+/** `pulumi` at the SDK's version. */
 async function buildPulumi(version: string, binDir: string): Promise<void> {
   const go = goBinary();
   const source = join(dirname(binDir), "src");
   mkdirSync(source, { recursive: true });
   writeFileSync(join(source, "tools.go"), `//go:build tools\n\npackage tools\n\nimport _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"\n`);
   if (!existsSync(join(source, "go.mod"))) {
-    writeFileSync(
-      join(source, "go.mod"),
-      `module pulumi-rootless-docker/tools/pulumi\n\ngo 1.25\n\nrequire (\n\tgithub.com/pulumi/pulumi/pkg/v3 v${version}\n\tgithub.com/pulumi/pulumi/sdk/v3 v${version}\n)\n\n` +
-        `replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e\n`,
-    );
+    writeWrapperModule(source, "pulumi-rootless-docker/tools/pulumi", version);
     await timed("resolve the CLI's modules (go mod tidy)", () => mustRun({ title: "go mod tidy", argv: [go, "mod", "tidy"], cwd: source }));
   }
   const output = join(binDir, "pulumi.partial");
@@ -149,13 +165,15 @@ async function buildPulumi(version: string, binDir: string): Promise<void> {
 
 /** Bundled plugins next to `pulumi`: the engine takes those without looking at PATH (and without warning). */
 function writeBundledPlugins(binDir: string): void {
-  const host = join(binDir, "pulumi-language-nodejs");
-  writeFileSync(
-    host,
-    "#!/bin/sh\n# The project's Node.js language host; `npm run pulumi` names the checkout's copy.\n" +
-      'exec node "${RDN_PULUMI_LANGUAGE_HOST:?run pulumi through npm run pulumi in a checkout of pulumi-rootless-docker}" "$@"\n',
-  );
-  chmodSync(host, 0o755);
+  for (const runtime of ["nodejs", "python", "go"]) {
+    const host = join(binDir, `pulumi-language-${runtime}`);
+    writeFileSync(
+      host,
+      `#!/bin/sh\n# The project's language host, running ${runtime} programs; \`npm run pulumi\` names the checkout's copy.\n` +
+        `RDN_PULUMI_RUNTIME=${runtime} exec node "\${RDN_PULUMI_LANGUAGE_HOST:?run pulumi through npm run pulumi in a checkout of pulumi-rootless-docker}" "$@"\n`,
+    );
+    chmodSync(host, 0o755);
+  }
   const dynamic = join(binDir, "pulumi-resource-pulumi-nodejs");
   copyFileSync(join(CHECKOUT, "node_modules", "@pulumi", "pulumi", "pulumi-resource-pulumi-nodejs"), dynamic);
   chmodSync(dynamic, 0o755);
@@ -177,11 +195,73 @@ async function buildCommand(version: string): Promise<void> {
   );
 }
 
-async function buildOptional(which: Optional, binDir: string): Promise<void> {
-  if (which === "python") {
-    throw new ToolBuildError(
-      "pulumi-language-python: the Go module proxy does not serve github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3 (it answers 403 for every version)\n" +
-        "command: go list -m -versions github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3",
+const SDKGEN_SOURCE = join(CHECKOUT, "tools", "sdkgen", "main.go");
+
+/** The SDK generator's binary: keyed by the CLI's version and the generator's source, so an edit rebuilds it. */
+export function sdkgenPath(version = pulumiVersion()): string {
+  const source = createHash("sha256").update(readFileSync(SDKGEN_SOURCE)).digest("hex").slice(0, 12);
+  return join(TOOLS_CACHE, `sdkgen-v${version}-${source}`, "bin", "sdkgen");
+}
+
+/** Builds tools/sdkgen against pkg/v3 at the CLI's version; the CLI's go.sum already lists every module it needs. */
+export async function ensureSdkgen(version = pulumiVersion()): Promise<string> {
+  const target = sdkgenPath(version);
+  if (existsSync(target)) return target;
+  const source = join(dirname(dirname(target)), "src");
+  mkdirSync(source, { recursive: true });
+  writeWrapperModule(source, "pulumi-rootless-docker/tools/sdkgen", version);
+  const cliSums = join(dirname(pulumiBinDir(version)), "src", "go.sum");
+  if (existsSync(cliSums)) copyFileSync(cliSums, join(source, "go.sum"));
+  copyFileSync(SDKGEN_SOURCE, join(source, "main.go"));
+  await timed(`build sdkgen (pkg/v3 v${version} codegen)`, () =>
+    mustRun({ title: "build sdkgen", argv: [goBinary(), "build", "-trimpath", "-ldflags", "-s -w", "-o", `${target}.partial`, "."], cwd: source }),
+  );
+  renameSync(`${target}.partial`, target);
+  return target;
+}
+
+function python(): string {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir && existsSync(join(dir, "python3"))) return join(dir, "python3");
+  }
+  throw new ToolBuildError("python3 is not installed (needed for Python programs; 3.9 or later)\nfix: apt-get install python3 python3-venv");
+}
+
+/** What a Python program's virtualenv installs offline: the `pulumi` package at the SDK's version, what the
+ * generated SDK requires (parver, semver) and what pip builds the SDK's setup.py with. */
+function pythonRequirements(version: string): string[] {
+  return [`pulumi==${version}`, "parver", "semver", "setuptools", "wheel"];
+}
+
+/** The wheelhouse, keyed by the pulumi version and the Python minor version (wheels such as grpcio are per Python). */
+export function pythonWheelhouse(version = pulumiVersion()): string {
+  const minor = execFileSync(python(), ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { encoding: "utf8" }).trim();
+  return join(TOOLS_CACHE, `python-pulumi-v${version}-py${minor}`, "wheels");
+}
+
+async function ensureWheelhouse(version: string): Promise<void> {
+  const target = pythonWheelhouse(version);
+  if (existsSync(target)) return;
+  const partial = `${target}.partial`;
+  rmSync(partial, { recursive: true, force: true });
+  await timed(`download the pulumi ${version} wheel and its dependencies (pip download)`, () =>
+    mustRun({
+      title: "pip download",
+      argv: [python(), "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--dest", partial, ...pythonRequirements(version)],
+    }),
+  );
+  renameSync(partial, target);
+}
+
+const GO_EXAMPLE = join(CHECKOUT, "examples", "go");
+
+async function buildOptional(which: Optional, binDir: string, version: string): Promise<void> {
+  if (which === "python" || which === "go") await ensureSdkgen(version);
+  if (which === "python") return ensureWheelhouse(version);
+  if (which === "go") {
+    // The modules examples/go needs (sdk/v3 and its dependencies), so `go build` there later runs with GOPROXY=off.
+    return timed("download the modules of examples/go (go mod download)", () =>
+      mustRun({ title: "go mod download", argv: [goBinary(), "mod", "download"], cwd: GO_EXAMPLE }),
     );
   }
   const target = join(TOOLS_CACHE, `yaml-v${YAML_VERSION}`, "bin", "pulumi-language-yaml");
@@ -220,7 +300,7 @@ export async function ensureTools(optional: Optional[] = [], { verbose = true, b
   }
   else await buildPulumi(version, binDir);
   writeBundledPlugins(binDir);
-  for (const which of optional) await buildOptional(which, binDir);
+  for (const which of optional) await buildOptional(which, binDir, version);
 
   const tools: Tools = { binDir, pulumi };
   const command = commandVersion();
@@ -245,8 +325,8 @@ async function main(argv: string[]): Promise<void> {
   const optional: Optional[] = [];
   for (let index = 0; index < argv.length; index++) {
     const value = argv[index] === "--with" ? argv[++index] : undefined;
-    if (value !== "yaml" && value !== "python") throw new ToolBuildError(`usage: build.js [--with yaml] [--with python] (got ${argv.join(" ")})`);
-    optional.push(value);
+    if (!OPTIONAL.includes(value as Optional)) throw new ToolBuildError(`usage: build.js [--with yaml] [--with python] [--with go] (got ${argv.join(" ")})`);
+    optional.push(value as Optional);
   }
   const started = Date.now();
   const tools = await ensureTools(optional);
