@@ -23,10 +23,12 @@ export interface PulumiOptions {
   cwd: string;
   stateDir: string;
   timeoutMs?: number;
+  /** Added to the environment (e.g. how Go programs are built). */
+  env?: Record<string, string>;
 }
 
 /** Runs `pulumi ARGS` in `cwd`; never throws on a non-zero exit. */
 export async function pulumi(args: string[], options: PulumiOptions): Promise<CommandResult> {
-  const env = await pulumiEnv(options.stateDir);
+  const env = { ...(await pulumiEnv(options.stateDir)), ...options.env };
   return run([(await pulumiTools()).pulumi, ...args], { env, cwd: options.cwd, timeoutMs: options.timeoutMs ?? 10 * 60_000 });
 }

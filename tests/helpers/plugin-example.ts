@@ -1,0 +1,78 @@
+/**
+ * One example program of the rootless-docker plugin (YAML, Python, Go) under the real CLI against one lab host:
+ * the stack's config from the host, the CLI's output kept for assertions, and the host read as its user.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { LabHost } from "../../lab/api";
+import { DROP_IN, userCommand } from "./host-state";
+import { pulumi } from "./pulumi-cli";
+
+/** Someone's drop-in before we came: none of it is ours, so destroy must give it back byte for byte. */
+export const ORIGINAL = "[Service]\n# set by hand, keep\nEnvironment=FOO=bar\n";
+
+export class PluginExample {
+  readonly stateDir = mkdtempSync(join(tmpdir(), "rdn-plugin-example-state-"));
+  private readonly stacks = new Set<string>();
+
+  constructor(
+    readonly dir: string,
+    readonly host: LabHost,
+    private readonly env: Record<string, string> = {},
+  ) {}
+
+  run(args: string[]) {
+    return pulumi(args, { cwd: this.dir, stateDir: this.stateDir, env: this.env, timeoutMs: 20 * 60_000 });
+  }
+
+  /** A non-zero exit fails the test with everything the CLI printed. */
+  async ok(args: string[]): Promise<string> {
+    const result = await this.run(args);
+    assert.equal(result.exitCode, 0, `pulumi ${args.join(" ")} exited ${result.exitCode}:\n${result.stdout}\n${result.stderr}`);
+    return result.stdout;
+  }
+
+  /** A stack whose config points the example at the host, its key and the lab's IPv6 target. */
+  async configure(stack: string): Promise<void> {
+    await this.ok(["stack", "init", stack, "--non-interactive"]);
+    this.stacks.add(stack);
+    const set = (key: string, value: string, ...flags: string[]) => this.ok(["config", "set", "--stack", stack, ...flags, key, "--", value]);
+    await set("host", this.host.address);
+    await set("hostKey", this.host.hostPublicKey);
+    await set("verifyTarget", this.host.target.ipv6);
+    await set("verifyTcpPort", String(this.host.target.ipv6TcpPort));
+    await set("privateKey", readFileSync(this.host.privateKeyPath, "utf8"), "--secret");
+  }
+
+  /** Puts ORIGINAL in the host's drop-in (Docker keeps running on its defaults). */
+  writeOriginal(): Promise<string> {
+    return userCommand(this.host, `mkdir -p ${DROP_IN.replace(/\/[^/]+$/, "")} && printf '%s' '${ORIGINAL}' > ${DROP_IN}`);
+  }
+
+  dropIn(): Promise<string> {
+    return userCommand(this.host, `cat ${DROP_IN}`);
+  }
+
+  async invocationId(): Promise<string> {
+    return (await userCommand(this.host, "systemctl --user show docker -p InvocationID --value")).trim();
+  }
+
+  /** The running RootlessKit's command line. */
+  rootlesskit(): Promise<string> {
+    return userCommand(this.host, "tr '\\0' ' ' < /proc/$(systemctl --user show -p MainPID --value docker)/cmdline");
+  }
+
+  cleanup(): void {
+    rmSync(this.stateDir, { recursive: true, force: true });
+    for (const stack of this.stacks) rmSync(join(this.dir, `Pulumi.${stack}.yaml`), { force: true });
+  }
+}
+
+/** The Diagnostics section of a preview or update: what the engine attached to each resource. */
+export function diagnostics(output: string): string {
+  const at = output.indexOf("Diagnostics:");
+  assert.notEqual(at, -1, `no Diagnostics section in:\n${output}`);
+  return output.slice(at);
+}

@@ -1,0 +1,92 @@
+/**
+ * examples/python — a Pulumi Python program using the SDK generated from plugin/schema.json — run by the real
+ * `pulumi` CLI (its Python programs started by the project's language host, with the `pulumi` package 3.248.0 from
+ * PyPI in the program's virtualenv) against a real lab host: preview, up, a second up that changes nothing, a hand
+ * edit that a plain `pulumi preview` names by property, and destroy giving the original file back.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+process.env.RDL_LAB = "pluginpython";
+import { labDown, labUp } from "../../lab/api";
+import { DROP_IN, userCommand } from "../helpers/host-state";
+import { diagnostics, ORIGINAL, PluginExample } from "../helpers/plugin-example";
+import { PROJECT_ROOT } from "../helpers/provider-host";
+import { ensureTools } from "../../tools/pulumi/build";
+import { generateSdks, pythonVirtualenv } from "../../tools/pulumi/sdk";
+
+const EXAMPLE = join(PROJECT_ROOT, "examples", "python");
+const STACK = "e2e-test";
+const CLI = ["--non-interactive", "--stack", STACK];
+
+describe("examples/python through the real pulumi CLI, the generated Python SDK and the rootless-docker plugin", { timeout: 1_800_000 }, () => {
+  let example: PluginExample;
+
+  before(async () => {
+    await labDown();
+    const [host] = await labUp({ hosts: 1 });
+    // The wheelhouse of the pulumi package, the SDK from the schema, the program's virtualenv from both.
+    await ensureTools(["python"], { verbose: false, buildCommandPlugin: false, commandNeeded: false });
+    await generateSdks(["python"]);
+    await pythonVirtualenv(EXAMPLE);
+    example = new PluginExample(EXAMPLE, host!);
+    await example.writeOriginal();
+    await example.configure(STACK);
+  });
+  after(async () => {
+    example?.cleanup();
+    await labDown();
+  });
+
+  it("preview shows the create and, attached to the resource, that Docker will restart", async (t) => {
+    const out = await example.ok(["preview", ...CLI]);
+    t.diagnostic(out);
+    assert.match(out, /\+ 2 to create/);
+    const found = diagnostics(out);
+    assert.match(found, /^Diagnostics:\n {2}rootless-docker:index:Network \(network\):\n/);
+    assert.match(found, /\n {4}warning: dev@[^:]+:22: will restart docker\.service/);
+    assert.equal(await example.dropIn(), ORIGINAL, "a preview writes nothing");
+  });
+
+  it("up converges the host; the outputs say what runs", async () => {
+    await example.ok(["up", "--yes", "--skip-preview", ...CLI]);
+    const file = await example.dropIn();
+    assert.ok(file.startsWith(ORIGINAL), file);
+    assert.match(file, /DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns/);
+    assert.match(await example.rootlesskit(), /--ipv6/);
+    const outputs = JSON.parse(await example.ok(["stack", "output", "--json", ...CLI])) as Record<string, unknown>;
+    assert.deepEqual(outputs, { networkDriverInEffect: "slirp4netns", ipv6InEffect: true, ipv6Reachable: true });
+  });
+
+  it("a second up changes nothing: no update, no restart", async () => {
+    const before = await example.invocationId();
+    const out = await example.ok(["up", "--yes", "--skip-preview", ...CLI]);
+    assert.match(out, /2 unchanged/);
+    assert.doesNotMatch(out, /restarted|updated/);
+    assert.equal(await example.invocationId(), before);
+    const check = await example.run(["preview", "--expect-no-changes", ...CLI]);
+    assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+  });
+
+  it("a hand edit of the drop-in shows in a plain `pulumi preview`, the property named with its level", async (t) => {
+    await userCommand(example.host, `sed -i 's/ROOTLESSKIT_NET=slirp4netns/ROOTLESSKIT_NET=pasta/' ${DROP_IN}`);
+    const plain = await example.ok(["preview", ...CLI]);
+    t.diagnostic(plain);
+    assert.match(plain, /~ {2}rootless-docker:index:Network network update \[diff: ~networkDriver\]/);
+    assert.match(plain, /file: networkDriver \(DOCKERD_ROOTLESS_ROOTLESSKIT_NET\): pasta → slirp4netns/);
+    assert.match(plain, /~ 1 to update/);
+    const detailed = await example.ok(["preview", "--diff", ...CLI]);
+    t.diagnostic(detailed);
+    assert.match(detailed, /~ networkDriver: "pasta" => "slirp4netns"/);
+    const check = await example.run(["preview", "--expect-no-changes", ...CLI]);
+    assert.notEqual(check.exitCode, 0, "drift fails --expect-no-changes");
+    await example.ok(["up", "--yes", "--skip-preview", ...CLI]);
+    assert.match(await example.dropIn(), /DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns/);
+  });
+
+  it("destroy gives back the drop-in as it was before", async () => {
+    await example.ok(["destroy", "--yes", "--skip-preview", ...CLI]);
+    assert.equal(await example.dropIn(), ORIGINAL);
+  });
+});
