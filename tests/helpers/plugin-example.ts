@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { LabHost } from "../../lab/api";
+import { labDown, labUp, type LabHost } from "../../lab/api";
 import { DROP_IN, userCommand } from "./host-state";
 import { pulumi } from "./pulumi-cli";
 
@@ -75,4 +75,26 @@ export function diagnostics(output: string): string {
   const at = output.indexOf("Diagnostics:");
   assert.notEqual(at, -1, `no Diagnostics section in:\n${output}`);
   return output.slice(at);
+}
+
+/** A fresh lab of one host (the test file's RDL_LAB) holding ORIGINAL, and the example's stack configured for it. */
+export async function bootExample(dir: string, stack: string, env: Record<string, string> = {}): Promise<PluginExample> {
+  await labDown();
+  const [host] = await labUp({ hosts: 1 });
+  const example = new PluginExample(dir, host!, env);
+  await example.writeOriginal();
+  await example.configure(stack);
+  return example;
+}
+
+/** What the first preview of the example must show: the create, and attached to the resource the plan and the
+ * restart notice; and that it wrote nothing. */
+export async function assertCreatePreview(example: PluginExample, output: string): Promise<void> {
+  assert.match(output, /\+ {2}rootless-docker:index:Network network create/);
+  assert.match(output, /\+ 2 to create/);
+  const found = diagnostics(output);
+  assert.match(found, /^Diagnostics:\n {2}rootless-docker:index:Network \(network\):\n/);
+  assert.match(found, /\n {4}warning: dev@[^:]+:22: will restart docker\.service/);
+  assert.match(found, /file: networkDriver \(DOCKERD_ROOTLESS_ROOTLESSKIT_NET\): \(unset\) → slirp4netns/);
+  assert.equal(await example.dropIn(), ORIGINAL, "a preview writes nothing");
 }

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 process.env.RDL_LAB = "plugingo";
-import { labDown, labUp } from "../../lab/api";
-import { diagnostics, ORIGINAL, PluginExample } from "../helpers/plugin-example";
+import { labDown } from "../../lab/api";
+import { assertCreatePreview, bootExample, ORIGINAL, type PluginExample } from "../helpers/plugin-example";
 import { PROJECT_ROOT } from "../helpers/provider-host";
 import { ensureTools, goProgramEnvironment } from "../../tools/pulumi/build";
 import { generateSdks } from "../../tools/pulumi/sdk";
@@ -23,13 +23,9 @@ describe("examples/go through the real pulumi CLI, the generated Go SDK and the 
   let example: PluginExample;
 
   before(async () => {
-    await labDown();
-    const [host] = await labUp({ hosts: 1 });
     await ensureTools(["go"], { verbose: false, buildCommandPlugin: false, commandNeeded: false });
     await generateSdks(["go"]);
-    example = new PluginExample(EXAMPLE, host!, goProgramEnvironment());
-    await example.writeOriginal();
-    await example.configure(STACK);
+    example = await bootExample(EXAMPLE, STACK, goProgramEnvironment());
   });
   after(async () => {
     example?.cleanup();
@@ -39,13 +35,7 @@ describe("examples/go through the real pulumi CLI, the generated Go SDK and the 
   it("the program compiles and preview shows the create and, attached to the resource, that Docker will restart", async (t) => {
     const out = await example.ok(["preview", ...CLI]);
     t.diagnostic(out);
-    assert.match(out, /\+ {2}rootless-docker:index:Network network create/);
-    assert.match(out, /\+ 2 to create/);
-    const found = diagnostics(out);
-    assert.match(found, /^Diagnostics:\n {2}rootless-docker:index:Network \(network\):\n/);
-    assert.match(found, /\n {4}warning: dev@[^:]+:22: will restart docker\.service/);
-    assert.match(found, /file: networkDriver \(DOCKERD_ROOTLESS_ROOTLESSKIT_NET\): \(unset\) → slirp4netns/);
-    assert.equal(await example.dropIn(), ORIGINAL, "a preview writes nothing");
+    await assertCreatePreview(example, out);
   });
 
   it("up converges the host and leaves nothing to change; destroy gives back the drop-in", async () => {

@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 process.env.RDL_LAB = "pluginpython";
-import { labDown, labUp } from "../../lab/api";
+import { labDown } from "../../lab/api";
 import { DROP_IN, userCommand } from "../helpers/host-state";
-import { diagnostics, ORIGINAL, PluginExample } from "../helpers/plugin-example";
+import { assertCreatePreview, bootExample, ORIGINAL, type PluginExample } from "../helpers/plugin-example";
 import { PROJECT_ROOT } from "../helpers/provider-host";
 import { ensureTools } from "../../tools/pulumi/build";
 import { generateSdks, pythonVirtualenv } from "../../tools/pulumi/sdk";
@@ -24,15 +24,11 @@ describe("examples/python through the real pulumi CLI, the generated Python SDK 
   let example: PluginExample;
 
   before(async () => {
-    await labDown();
-    const [host] = await labUp({ hosts: 1 });
     // The wheelhouse of the pulumi package, the SDK from the schema, the program's virtualenv from both.
     await ensureTools(["python"], { verbose: false, buildCommandPlugin: false, commandNeeded: false });
     await generateSdks(["python"]);
     await pythonVirtualenv(EXAMPLE);
-    example = new PluginExample(EXAMPLE, host!);
-    await example.writeOriginal();
-    await example.configure(STACK);
+    example = await bootExample(EXAMPLE, STACK);
   });
   after(async () => {
     example?.cleanup();
@@ -42,11 +38,7 @@ describe("examples/python through the real pulumi CLI, the generated Python SDK 
   it("preview shows the create and, attached to the resource, that Docker will restart", async (t) => {
     const out = await example.ok(["preview", ...CLI]);
     t.diagnostic(out);
-    assert.match(out, /\+ 2 to create/);
-    const found = diagnostics(out);
-    assert.match(found, /^Diagnostics:\n {2}rootless-docker:index:Network \(network\):\n/);
-    assert.match(found, /\n {4}warning: dev@[^:]+:22: will restart docker\.service/);
-    assert.equal(await example.dropIn(), ORIGINAL, "a preview writes nothing");
+    await assertCreatePreview(example, out);
   });
 
   it("up converges the host; the outputs say what runs", async () => {
