@@ -17,7 +17,7 @@ const PACKAGE_DIR = join(WORK, "node_modules", "pulumi-rootless-docker");
 const TSC = join(ROOT, "node_modules", "typescript", "bin", "tsc");
 
 const projects = [
-  // Node.js programs only: examples/yaml is typechecked by the real CLI in tests/lab/plugin-yaml.test.ts.
+  // Node.js programs only: examples/yaml, python and go are run by the real CLI in tests/lab/plugin-{yaml,python,go}.test.ts.
   ...readdirSync(join(ROOT, "examples")).filter((name) => existsSync(join(ROOT, "examples", name, "index.ts"))).map((name) => ({ name: `examples/${name}`, dir: join(ROOT, "examples", name), tsconfig: join(ROOT, "examples", name, "tsconfig.json") })),
   { name: "program (top-level Pulumi.yaml)", dir: join(ROOT, "program"), tsconfig: join(ROOT, "tsconfig.json") },
 ];
