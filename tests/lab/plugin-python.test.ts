@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 process.env.RDL_LAB = "pluginpython";
 import { labDown } from "../../lab/api";
 import { DROP_IN, userCommand } from "../helpers/host-state";
-import { assertCreatePreview, bootExample, ORIGINAL, type PluginExample } from "../helpers/plugin-example";
+import { assertCreatePreview, bootExample, diagnostics, ORIGINAL, type PluginExample } from "../helpers/plugin-example";
 import { PROJECT_ROOT } from "../helpers/provider-host";
 import { ensureTools } from "../../tools/pulumi/build";
 import { generateSdks, pythonVirtualenv } from "../../tools/pulumi/sdk";
@@ -75,6 +75,17 @@ describe("examples/python through the real pulumi CLI, the generated Python SDK 
     assert.notEqual(check.exitCode, 0, "drift fails --expect-no-changes");
     await example.ok(["up", "--yes", "--skip-preview", ...CLI]);
     assert.match(await example.dropIn(), /DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns/);
+  });
+
+  it("a program error is shown once, with Python's own message, and fails the preview", async () => {
+    await example.ok(["stack", "init", "e2e-unconfigured", "--non-interactive"]);
+    const result = await example.run(["preview", "--non-interactive", "--stack", "e2e-unconfigured"]);
+    assert.notEqual(result.exitCode, 0);
+    const output = result.stdout + result.stderr;
+    // Once in the resource's diagnostics (the progress line above them shows the same error as it happens).
+    assert.equal(diagnostics(output).match(/Missing required configuration variable 'rootless-docker-python:host'/g)?.length, 1, output);
+    assert.doesNotMatch(output, /Program exited with non-zero exit code/, "the host bails: the error was already reported");
+    await example.ok(["stack", "rm", "e2e-unconfigured", "--yes", "--non-interactive"]);
   });
 
   it("destroy gives back the drop-in as it was before", async () => {
