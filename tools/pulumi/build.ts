@@ -233,10 +233,15 @@ function pythonRequirements(version: string): string[] {
   return [`pulumi==${version}`, "parver", "semver", "setuptools", "wheel"];
 }
 
-/** The wheelhouse, keyed by the pulumi version and the Python minor version (wheels such as grpcio are per Python). */
+/** The versions of everything in the wheelhouse, pinned. */
+const PYTHON_CONSTRAINTS = join(CHECKOUT, "tools", "pulumi", "python-constraints.txt");
+
+/** The wheelhouse, keyed by the pulumi version, the Python minor version (wheels such as grpcio are per Python) and
+ * the pinned versions. */
 export function pythonWheelhouse(version = pulumiVersion()): string {
   const minor = execFileSync(python(), ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { encoding: "utf8" }).trim();
-  return join(TOOLS_CACHE, `python-pulumi-v${version}-py${minor}`, "wheels");
+  const pins = createHash("sha256").update(readFileSync(PYTHON_CONSTRAINTS)).digest("hex").slice(0, 12);
+  return join(TOOLS_CACHE, `python-pulumi-v${version}-py${minor}-${pins}`, "wheels");
 }
 
 async function ensureWheelhouse(version: string): Promise<void> {
@@ -247,7 +252,7 @@ async function ensureWheelhouse(version: string): Promise<void> {
   await timed(`download the pulumi ${version} wheel and its dependencies (pip download)`, () =>
     mustRun({
       title: "pip download",
-      argv: [python(), "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--dest", partial, ...pythonRequirements(version)],
+      argv: [python(), "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--dest", partial, "--constraint", PYTHON_CONSTRAINTS, ...pythonRequirements(version)],
     }),
   );
   renameSync(partial, target);
