@@ -16,6 +16,7 @@ import {
   type Engine,
   type ErrorSummary,
   type PlanReport,
+  summarize,
   type ProgressEvent,
   type VerifyReport,
 } from "./cli/run";
@@ -57,6 +58,11 @@ export interface RunOptions {
 
 export interface ApplyOptions extends RunOptions, WaveOptions {}
 
+export interface PlanOptions extends RunOptions {
+  /** Add to each file the apply would write a unified diff from the host's content (`plan --diff`). */
+  diff?: boolean;
+}
+
 /** A warning: which host it concerns (null: the input as a whole) and what to know. */
 export interface ReportWarning {
   name: string | null;
@@ -78,7 +84,7 @@ export interface DocumentBase {
   schemaVersion: typeof SCHEMA_VERSION;
   tool: { name: "rootless-docker-net"; version: string };
   /** null when the command line named no valid command. */
-  command: "plan" | "apply" | "verify" | "validate" | null;
+  command: "plan" | "apply" | "verify" | "validate" | "script" | null;
   /** exitCode === 0. */
   ok: boolean;
   /** The CLI's exit code: 0 ok; 2 differences (plan) or IPv6 unreachable (apply, verify); 1 error. */
@@ -97,6 +103,18 @@ export type ValidateDocument = DocumentBase & {
   /** The hosts that would be worked on, with their `user@host:port`. */
   hosts: { name: string; host: string }[];
 };
+export type ScriptDocument = DocumentBase & {
+  command: "script";
+  /** The host it is for: its name and `user@host:port`. */
+  name: string;
+  host: string;
+  /** Which step's script. */
+  step: "facts" | "apply" | "verify";
+  /** The script, exactly as the engine would run it with /bin/sh; null when an apply would run none (the host is in sync). */
+  script: string | null;
+  /** What running it does, and how. */
+  note: string;
+};
 /** What a command that could not start returns (invalid input, or a bad command line in the CLI). */
 export type FailedDocument = DocumentBase & { ok: false; exitCode: 1 };
 
@@ -111,10 +129,10 @@ export function validate(input: HostsInput, options: RunOptions = {}): ValidateD
 }
 
 /** Reads every host and reports what differs (file / effective / running) and what would block an apply. Changes nothing. */
-export async function plan(input: HostsInput, options: RunOptions = {}): Promise<PlanDocument | FailedDocument> {
+export async function plan(input: HostsInput, options: PlanOptions = {}): Promise<PlanDocument | FailedDocument> {
   const hosts = resolve(input, options);
   if (!hosts.ok) return failed("plan", hosts.problems, hosts.source);
-  const report = await runPlan(hosts.value, runOptions(options));
+  const report = await runPlan(hosts.value, { ...runOptions(options), diff: options.diff === true });
   return document(report, hosts.warnings, report.hosts);
 }
 
@@ -134,6 +152,50 @@ export async function verify(input: HostsInput, options: RunOptions = {}): Promi
   if (!hosts.ok) return failed("verify", hosts.problems, hosts.source);
   const report = await runVerify(hosts.value, runOptions(options));
   return document(report, hosts.warnings, report.hosts);
+}
+
+export interface ScriptOptions extends RunOptions {
+  /** The host's name in the hosts file; may be omitted when there is one host. */
+  host?: string;
+}
+
+/**
+ * The shell script the engine would run on one host for `step`, to run by hand (`ssh HOST sh < script`). `facts` and
+ * `verify` depend only on the inputs; `apply` connects, reads the facts and plans, as an apply does, and returns the
+ * apply script it would then run (null when the host is in sync). Changes nothing.
+ */
+export async function script(input: HostsInput, step: ScriptDocument["step"], options: ScriptOptions = {}): Promise<ScriptDocument | FailedDocument> {
+  const hosts = resolve(input, options);
+  if (!hosts.ok) return failed("script", hosts.problems, hosts.source);
+  const names = hosts.value.map((host) => host.name);
+  const chosen = options.host === undefined && hosts.value.length === 1 ? hosts.value[0] : hosts.value.find((host) => host.name === options.host);
+  if (chosen === undefined) {
+    const reason = options.host === undefined ? `required: the input has ${names.length} hosts, say which one` : `no host named "${options.host}"`;
+    return failed("script", [{ property: "--host", reason, fix: `one of: ${names.join(", ")}` }], "command line", "usage");
+  }
+  const engine = require("./engine") as ScriptEngine;
+  const label = hostLabel(chosen.spec.connection);
+  const run = `run it as ${chosen.spec.connection.user}: ssh -p ${chosen.spec.connection.port} ${chosen.spec.connection.user}@${chosen.spec.connection.host} sh < script.sh`;
+  const done = (text: string | null, note: string, warnings: ReportWarning[] = []) =>
+    ({ ...base("script", 0, [...hosts.warnings, ...warnings], []), name: chosen.name, host: label, step, script: text, note }) as ScriptDocument;
+  if (step === "facts") return done(engine.factsScriptFor(chosen.spec), `reads the host and changes nothing; ${run}`);
+  if (step === "verify") return done(engine.verifyScriptFor(chosen.spec), `probes IPv6 from the RootlessKit namespace${chosen.spec.containerIpv6 ? " and a bridge container" : ""} and changes nothing; ${run}`);
+  const warnings: ReportWarning[] = [];
+  try {
+    const planned = await engine.applyScriptFor(chosen.spec, { onWarning: (message) => warnings.push({ name: chosen.name, message }) });
+    if (planned.script === null) return done(null, "the host is in sync: an apply would run no script", warnings);
+    return done(planned.script, `the apply for the facts read just now (its compare-and-swap refuses to run once the host changed: print it again then); it writes, reloads and restarts as the plan says, then reads the facts again; ${run}`, warnings);
+  } catch (error) {
+    const summary = summarize(error);
+    return { ...base("script", 1, [...hosts.warnings, ...warnings], [{ ...summary, name: chosen.name }]) } as FailedDocument;
+  }
+}
+
+/** The engine's script builders (`provider/engine`). */
+interface ScriptEngine {
+  factsScriptFor(spec: ResolvedHost["spec"]): string;
+  verifyScriptFor(spec: ResolvedHost["spec"]): string;
+  applyScriptFor(spec: ResolvedHost["spec"], opts: { onWarning?: (message: string) => void }): Promise<{ script: string | null }>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,8 +5,12 @@
 import { closest } from "../core/suggest";
 import type { WaveOptions } from "../core/waves";
 
-export const COMMANDS = ["plan", "apply", "verify", "validate"] as const;
+export const COMMANDS = ["plan", "apply", "verify", "validate", "script"] as const;
 export type Command = (typeof COMMANDS)[number];
+
+/** What `script` prints: the remote script the engine would run on one host for that step. */
+export const SCRIPT_KINDS = ["facts", "apply", "verify"] as const;
+export type ScriptKind = (typeof SCRIPT_KINDS)[number];
 
 export interface CliOptions {
   command: Command;
@@ -22,6 +26,11 @@ export interface CliOptions {
   trace?: string;
   concurrency: number;
   waves: WaveOptions;
+  /** plan: a unified diff of each file the apply would write. */
+  diff: boolean;
+  /** script: which script, and for which host (may be omitted when the input has one host). */
+  script?: ScriptKind;
+  host?: string;
 }
 
 /**
@@ -44,14 +53,16 @@ const HOST_COMMANDS: readonly Command[] = ["plan", "apply", "verify"];
 const OPTIONS: readonly OptionSpec[] = [
   { name: "hosts", value: "FILE", help: 'YAML with "hosts:" (name, connection, overrides) and optional "defaults:"; - reads standard input', commands: COMMANDS },
   { name: "lab", help: "the hosts of the test lab (repository checkout only; instance $RDL_LAB); a --hosts file then supplies defaults and overrides by name", commands: COMMANDS },
-  { name: "limit", value: "NAME[,NAME]", help: "only these hosts (repeatable)", commands: COMMANDS },
+  { name: "limit", value: "NAME[,NAME]", help: "only these hosts (repeatable)", commands: ["plan", "apply", "verify", "validate"] },
+  { name: "host", value: "NAME", help: "the host whose script to print (may be omitted when the hosts file has one host)", commands: ["script"] },
   { name: "json", help: "print one JSON document (schemaVersion 1) on stdout, for every outcome", commands: COMMANDS },
+  { name: "diff", help: "with each file the apply would write, a unified diff from what the host has (its content is shown)", commands: ["plan"] },
   { name: "quiet", short: "q", help: "no progress lines on stderr", commands: HOST_COMMANDS },
   { name: "concurrency", value: "N", help: `hosts worked on at the same time (default ${DEFAULT_CONCURRENCY})`, commands: HOST_COMMANDS },
   { name: "batch-size", value: "N", help: "hosts per wave (default: a quarter of the hosts, at least 1)", commands: ["apply"] },
   { name: "max-unavailable", value: "N", help: "hosts restarting at once (instead of --batch-size)", commands: ["apply"] },
   { name: "canary", value: "N", help: "a first wave of N hosts", commands: ["apply"] },
-  { name: "trace", value: "FILE", help: "append one JSON line per SSH connection and remote command to FILE", commands: HOST_COMMANDS },
+  { name: "trace", value: "FILE", help: "append one JSON line per SSH connection and remote command to FILE", commands: [...HOST_COMMANDS, "script"] },
   { name: "help", short: "h", help: "this help", commands: COMMANDS },
 ];
 
@@ -60,6 +71,8 @@ const SUMMARIES: Record<Command, string> = {
   apply: "converge the hosts wave by wave, restarting Docker where needed, and verify IPv6 reachability",
   verify: "check IPv6 reachability only; changes nothing",
   validate: "check the hosts file (every problem at once); connects to nothing",
+  script:
+    "print the shell script the engine would run on one host, to run by hand (ssh HOST sh < script): facts and verify connect to nothing; apply connects, reads the facts and prints the apply script it would run then (nothing when the host is in sync; the verification and any rollback are separate scripts)",
 };
 
 const EXIT_CODES: Record<Command, string> = {
@@ -67,6 +80,7 @@ const EXIT_CODES: Record<Command, string> = {
   apply: "0 converged and verified; 2 converged, but IPv6 unreachable on a host; 1 error (a host failed, invalid input)",
   verify: "0 every host reachable; 2 IPv6 unreachable on a host; 1 error (a host could not be checked, invalid input)",
   validate: "0 valid; 1 invalid",
+  script: "0 printed (apply: or nothing to run); 1 error (invalid input, the host unreachable or blocked)",
 };
 
 export function usage(): string {
@@ -84,7 +98,7 @@ export function commandHelp(command: Command): string {
   const options = OPTIONS.filter((option) => option.commands.includes(command));
   const label = (option: OptionSpec) => `${option.short ? `-${option.short}, ` : ""}--${option.name}${option.value ? ` ${option.value}` : ""}`;
   const width = Math.max(...options.map((option) => label(option).length));
-  return `usage: rootless-docker-net ${command} (--hosts FILE | --lab) [options]
+  return `usage: rootless-docker-net ${command}${command === "script" ? ` ${SCRIPT_KINDS.join("|")}` : ""} (--hosts FILE | --lab) [options]
 
 ${SUMMARIES[command]}
 
@@ -161,7 +175,13 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
   if (errors.length > 0) return error(errors[0].message, errors[0].fix);
   if (first === undefined) return error("a command is required", `one of ${COMMANDS.join(", ")}; see: rootless-docker-net help`);
   if (!command) return error(`unknown command "${first}"`, commandFix(first));
-  if (positionals.length > 1) return error(`unexpected argument "${positionals[1]}"`);
+  const script = command === "script" ? positionals[1] : undefined;
+  if (command === "script" && !SCRIPT_KINDS.includes(script as ScriptKind)) {
+    const near = script === undefined ? undefined : closest(script, SCRIPT_KINDS);
+    return error(script === undefined ? "script needs the step: facts, apply or verify" : `unknown script "${script}"`, `${near ? `did you mean "${near}"? ` : ""}rootless-docker-net script ${SCRIPT_KINDS.join("|")} --hosts FILE --host NAME`);
+  }
+  const positionalCount = command === "script" ? 2 : 1;
+  if (positionals.length > positionalCount) return error(`unexpected argument "${positionals[positionalCount]}"`);
   const misplaced = [...values.keys()].find((name) => name !== "version" && !OPTIONS.find((option) => option.name === name)!.commands.includes(command));
   if (misplaced) return error(`--${misplaced} does not apply to ${command}`);
   if (values.has("version")) return error("--version takes no command", "run: rootless-docker-net --version");
@@ -182,6 +202,8 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
   const limit = values.get("limit")?.flatMap((list) => list.split(",")).map((name) => name.trim());
   if (limit?.some((name) => name === "")) return error("--limit has an empty name", "--limit NAME[,NAME], e.g. --limit docker-1,docker-2");
   const trace = values.get("trace")?.at(-1);
+  const host = values.get("host");
+  if (host && host.length > 1) return error("--host is given twice", "name one host: --host NAME");
   return {
     kind: "run",
     options: {
@@ -194,6 +216,9 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
       ...(trace ? { trace } : {}),
       concurrency: numbers.concurrency ?? DEFAULT_CONCURRENCY,
       waves: { batchSize: numbers["batch-size"], maxUnavailable: numbers["max-unavailable"], canary: numbers.canary },
+      diff: values.has("diff"),
+      ...(script ? { script: script as ScriptKind } : {}),
+      ...(host ? { host: host[0] } : {}),
     },
   };
 }

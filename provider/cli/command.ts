@@ -3,7 +3,7 @@
  * progress on stderr and the report on stdout.
  */
 import { join } from "node:path";
-import { apply, failed, plan, validate, verify, type DocumentBase, type FailedDocument, type HostsInput, type ValidateDocument } from "../api";
+import { apply, failed, plan, script, validate, verify, type DocumentBase, type FailedDocument, type HostsInput, type ScriptDocument, type ValidateDocument } from "../api";
 import { TRACE_ENV } from "../transport/trace";
 import type { CliOptions } from "./args";
 import type { HostEntry } from "./hosts";
@@ -31,7 +31,7 @@ export async function runCommand(options: CliOptions, io: CliIo): Promise<number
     lab = loaded.hosts;
     input ??= { defaults: loaded.defaults, hosts: [] };
   }
-  const progress = options.quiet || options.command === "validate" ? undefined : createProgress({ write: io.stderr, live: io.interactive });
+  const progress = options.quiet || options.command === "validate" || options.command === "script" ? undefined : createProgress({ write: io.stderr, live: io.interactive });
   const common = {
     ...(options.limit ? { limit: options.limit } : {}),
     ...(lab ? { lab } : {}),
@@ -46,7 +46,10 @@ export async function runCommand(options: CliOptions, io: CliIo): Promise<number
         document = validate(input!, common);
         break;
       case "plan":
-        document = await plan(input!, common);
+        document = await plan(input!, { ...common, diff: options.diff });
+        break;
+      case "script":
+        document = await script(input!, options.script!, { ...common, ...(options.host ? { host: options.host } : {}) });
         break;
       case "verify":
         document = await verify(input!, common);
@@ -77,6 +80,15 @@ function print(document: DocumentBase, options: CliOptions, io: CliIo): number {
     });
     const source = document.errors[0]?.file ?? "input";
     io.stderr(`rootless-docker-net: ${source}: invalid input, nothing was done:\n${lines.join("\n")}\n`);
+  } else if (document.command === "script") {
+    // stdout holds the script alone, so it can be piped or saved as it is; what it is goes to stderr.
+    const printed = document as ScriptDocument | FailedDocument;
+    if ("script" in printed) {
+      if (printed.script !== null) io.stdout(printed.script);
+      io.stderr(`rootless-docker-net: ${printed.step} script for ${printed.name} (${printed.host}): ${printed.note}\n`);
+    } else {
+      for (const error of printed.errors) io.stderr(`rootless-docker-net: ${error.name ?? ""}${error.host ? ` (${error.host})` : ""}: ${error.step}: ${error.message}\n  fix: ${error.fix}\n`);
+    }
   } else if (document.command === "validate") {
     const hosts = (document as ValidateDocument).hosts;
     io.stdout(`validate: ${hosts.length} host(s) valid: ${hosts.map((host) => `${host.name} (${host.host})`).join(", ")}\n`);

@@ -1,9 +1,10 @@
 /** Text for people: one block per host with its table, and a closing line with the exit code's meaning. */
+import { actionLines } from "../core/actions";
 import type { RunningNetwork } from "../core/running";
 import { MANAGED_PREFIX } from "../core/schema";
-import type { CapabilityProblem, DiffLevel, PropertyChange, VerificationResult } from "../core/types";
+import type { CapabilityProblem, DiffLevel, VerificationResult } from "../core/types";
 import { describeWaveOutcome } from "../core/waves";
-import type { ApplyReport, ApplyRow, ErrorSummary, PlanReport, Report, VerifyReport } from "./run";
+import type { ApplyReport, ApplyRow, ErrorSummary, PlanChange, PlanReport, PlanRow, Report, VerifyReport } from "./run";
 
 export function renderReport(report: Report): string {
   switch (report.command) {
@@ -20,12 +21,21 @@ function renderPlan(report: PlanReport): string {
   const blocks = report.hosts.map((row) => {
     const lines = [header(row.name, row.host, row.status)];
     if (row.running) lines.push(`  running: ${describeRunning(row.running)}`);
-    lines.push(...changeTable(row.changes), ...problemLines(row.problems), ...errorLines(row.error));
+    lines.push(...changeTable(row.changes), ...problemLines(row.problems), ...planActionLines(row), ...errorLines(row.error));
     return lines.join("\n");
   });
   const counts = countBy(report.hosts.map((row) => row.status));
   const meaning = { 0: "nothing differs", 1: "a host could not be planned or cannot be converged", 2: "differences found" }[report.exitCode];
-  return [...blocks, `plan: ${report.hosts.length} host(s): ${counts}; exit code ${report.exitCode} (${meaning})`].join("\n\n");
+  const restarts = report.summary.restart;
+  const restarting = `${restarts.length} will restart Docker${restarts.length > 0 ? ` (${restarts.join(", ")})` : ""}`;
+  return [...blocks, `plan: ${report.hosts.length} host(s): ${counts}; ${restarting}; exit code ${report.exitCode} (${meaning})`].join("\n\n");
+}
+
+/** What the apply would do on the host, then each file's diff when asked for (`--diff`). */
+function planActionLines(row: PlanRow): string[] {
+  if (!row.actions) return [];
+  const diffs = row.actions.files.flatMap((file) => (file.diff ? file.diff.replace(/\n$/, "").split("\n").map((line) => `    ${line}`) : []));
+  return ["  apply would:", ...actionLines(row.actions).map((line) => `    ${line}`), ...diffs];
 }
 
 function renderApply(report: ApplyReport): string {
@@ -79,9 +89,9 @@ const LEVELS: readonly DiffLevel[] = ["file", "effective", "running"];
  * One row per property that differs somewhere, with the three levels side by side: what our drop-in says (file),
  * what systemd will start (effective), what runs now (running). `=` is as desired; `-` is not compared at that level.
  */
-function changeTable(changes: readonly PropertyChange[]): string[] {
+function changeTable(changes: readonly PlanChange[]): string[] {
   if (changes.length === 0) return [];
-  const byProperty = new Map<string, PropertyChange[]>();
+  const byProperty = new Map<string, PlanChange[]>();
   for (const change of changes) byProperty.set(change.property, [...(byProperty.get(change.property) ?? []), change]);
   // Without a running daemon nothing is compared on the running level but the daemon itself.
   const daemonDown = changes.some((change) => change.level === "running" && change.property === "daemon");
@@ -95,9 +105,9 @@ function changeTable(changes: readonly PropertyChange[]): string[] {
       return comparedEverywhere && !(level === "running" && daemonDown) ? "=" : "-";
     });
     const causes = [...new Set(propertyChanges.flatMap((change) => (change.cause ? [change.cause] : [])))];
-    return [property, orUnset(desired), ...cells, causes.join("; ")];
+    return [property, propertyChanges[0].input ?? "", orUnset(desired), ...cells, causes.join("; ")];
   });
-  return table([["property", "desired", ...LEVELS, "cause"], ...rows]).map((line) => `  ${line}`);
+  return table([["property", "input", "desired", ...LEVELS, "cause"], ...rows]).map((line) => `  ${line}`);
 }
 
 const orUnset = (value: string | undefined) => value ?? "(unset)";

@@ -3,7 +3,9 @@
  * each host is worked on in its own SSH session, in parallel up to a bound, and one failing host never
  * stops the others from being reported. Results are plain data; rendering is in render.ts.
  */
+import { planActions, type PlanActions } from "../core/actions";
 import type { RunningNetwork } from "../core/running";
+import { inputOfProperty } from "../core/schema";
 import type { CapabilityProblem, NetworkSpec, PropertyChange, VerificationResult } from "../core/types";
 import { waveOutcome, type WaveOutcome } from "../core/waves";
 import type { ApplyResult, EngineOptions, InspectResult } from "../engine/types";
@@ -23,6 +25,8 @@ export interface RunOptions {
   concurrency: number;
   /** Called as each host starts and finishes and as each wave starts and ends, for progress. */
   onProgress?: (event: ProgressEvent) => void;
+  /** plan: a unified diff of each file the apply would write (`plan --diff`). */
+  diff?: boolean;
 }
 
 /** What is happening, as it happens. `done` counts the hosts finished so far out of `total`. */
@@ -64,19 +68,32 @@ export interface PlanRow {
   status: PlanStatus;
   /** `user@host:port`, once connected. */
   host?: string;
-  changes: PropertyChange[];
+  changes: PlanChange[];
   problems: CapabilityProblem[];
   running?: RunningNetwork;
+  /** What an apply would do now: files, daemon-reload, restart, each with the reason (absent when the host was not read). */
+  actions?: PlanActions;
   /** Warnings of this host (host key not checked, linger off, …), also in `problems` when they come from the plan. */
   warnings: string[];
   error?: ErrorSummary;
 }
+
+/** A plan row's change, with the input that declares it beside the variable (`networkDriver` for `DOCKERD_ROOTLESS_ROOTLESSKIT_NET`). */
+export type PlanChange = PropertyChange & { input?: string };
 
 export interface PlanReport {
   command: "plan";
   /** 0 nothing differs; 2 something differs; 1 a host could not be planned or cannot be converged (an unread host may hide drift). */
   exitCode: number;
   hosts: PlanRow[];
+  /** The hosts by status, and those an apply would restart now (a blocked host is refused, so never restarted). */
+  summary: { hosts: number; statuses: Record<string, number>; restart: string[] };
+}
+
+/** The change with the input that declares it, when one does. */
+export function withInput(change: PropertyChange): PlanChange {
+  const input = inputOfProperty(change.property);
+  return input === undefined || input === change.property ? change : { ...change, input };
 }
 
 export async function runPlan(hosts: readonly ResolvedHost[], options: RunOptions): Promise<PlanReport> {
@@ -88,9 +105,13 @@ export async function runPlan(hosts: readonly ResolvedHost[], options: RunOption
       const result = await options.engine.inspectHost(spec, { onWarning: (warning) => warnings.push(warning) });
       const blocked = result.plan.problems.some((problem) => problem.severity === "error");
       const status: PlanStatus = blocked ? "blocked" : result.plan.differs ? "differs" : "in-sync";
-      finished(name, status);
       const planWarnings = result.plan.problems.filter((problem) => problem.severity === "warning").map((problem) => `${problem.message} (${problem.hint})`);
-      return { name, status, host: result.host, changes: result.plan.changes, problems: result.plan.problems, running: result.running, warnings: unique([...warnings, ...planWarnings]) };
+      // A blocked host is refused before anything is written: it does nothing, whatever the plan would.
+      const actions = blocked
+        ? { unit: spec.unit, files: [], daemonReload: { will: false, reason: "the apply refuses this host (capability errors): nothing is written" }, restart: { will: false, reason: "the apply refuses this host (capability errors): no restart" } }
+        : planActions(spec.unit, result.facts, result.plan, { diff: options.diff === true });
+      finished(name, status);
+      return { name, status, host: result.host, changes: result.plan.changes.map(withInput), problems: result.plan.problems, running: result.running, actions, warnings: unique([...warnings, ...planWarnings]) };
     } catch (error) {
       finished(name, "error");
       return { name, status: "error", changes: [], problems: [], warnings, error: summarize(error) };
@@ -101,7 +122,8 @@ export async function runPlan(hosts: readonly ResolvedHost[], options: RunOption
     : rows.some((row) => row.status === "differs")
       ? EXIT.differs
       : EXIT.ok;
-  return { command: "plan", exitCode, hosts: rows };
+  const summary = { hosts: rows.length, statuses: tally(rows.map((row) => row.status)), restart: rows.filter((row) => row.actions?.restart.will === true).map((row) => row.name) };
+  return { command: "plan", exitCode, hosts: rows, summary };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -116,9 +138,9 @@ export interface ApplyRow {
   wave: number;
   status: ApplyStatus;
   host?: string;
-  changes: PropertyChange[];
+  changes: PlanChange[];
   /** The plan made again on the host after the apply (applied hosts only): nothing may be left to do. */
-  after?: { differs: boolean; changes: PropertyChange[] };
+  after?: { differs: boolean; changes: PlanChange[] };
   restarted: boolean;
   verification: VerificationResult | null;
   warnings: string[];
@@ -172,8 +194,8 @@ async function applyOne({ name, spec, warnings: inputWarnings }: ResolvedHost, w
       wave,
       status,
       host: result.host,
-      changes: result.plan.changes,
-      after: { differs: result.postPlan.differs, changes: result.postPlan.changes },
+      changes: result.plan.changes.map(withInput),
+      after: { differs: result.postPlan.differs, changes: result.postPlan.changes.map(withInput) },
       restarted: result.restarted,
       verification: result.verification,
       // The engine also reports its own warnings through onWarning, prefixed with the host: keep one of each.

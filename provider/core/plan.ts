@@ -4,10 +4,10 @@
  */
 import { createHash } from "node:crypto";
 import { COMPAT_HELPER_MARKER, editDropIn, managedAssignments, ourExecStartPost, parseUnitFile } from "./dropin";
-import { hostScript } from "./in-effect";
+import { hostScript, KNOBS } from "./in-effect";
 import { declaredValue, FLAGS, runningChanges, sameValue, scriptProblems } from "./running-level";
 import { compareVersions } from "./versions";
-import { desiredEnvironment, MANAGED_PREFIX, MANAGED_VARIABLES, type NetworkArgs } from "./schema";
+import { desiredEnvironment, inputOfProperty, MANAGED_PREFIX, MANAGED_VARIABLES, type NetworkArgs } from "./schema";
 import { compatHelperScript } from "./scripts";
 import { describeSource, environmentModel, parseEnvironmentFile, unitLoad, type Decision, type EnvironmentModel } from "./sources";
 import type { CapabilityProblem, FileWrite, HostFacts, HostPlan, NetworkDriver, NetworkSpec, PropertyChange, UnitFileOnDisk } from "./types";
@@ -111,13 +111,19 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   const running = runningChanges(facts, script, after);
   changes.push(...running);
 
-  const active = facts.unit.activeState === "active";
-  const needsRestart = !active || running.length > 0 || execLineChanged || writes.some((write) => write.path !== facts.dropIn.path);
+  // A daemon that is not active shows as the running change "daemon", so it is among the reasons too.
+  const restartReasons = [
+    ...running.map(runningReason),
+    ...(execLineChanged ? ["the pastaIpv6Compat helper's ExecStartPost= line changes: it runs only when the daemon starts"] : []),
+    ...writes.filter((write) => write.path !== facts.dropIn.path).map((write) => startOnlyReason(facts, write)),
+  ];
+  const needsRestart = restartReasons.length > 0;
   const restart = needsRestart && spec.restart !== "never";
   if (needsRestart && spec.restart === "never") {
     problems.push({ severity: "warning", message: `the running daemon does not have the desired settings and restart is "never"`, hint: `restart it yourself when convenient: systemctl --user restart ${spec.unit}` });
   }
-  const daemonReload = writes.some((write) => write.path === facts.dropIn.path) || facts.unit.needDaemonReload;
+  const dropInWritten = writes.some((write) => write.path === facts.dropIn.path);
+  const daemonReload = dropInWritten || facts.unit.needDaemonReload;
   return {
     changes,
     problems,
@@ -126,7 +132,39 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
     restart,
     compatInUse,
     differs: changes.length > 0 || writes.length > 0 || daemonReload || restart,
+    daemonReloadReason: reloadReason(facts, dropInWritten),
+    restartReason: needsRestart
+      ? `${restartReasons.join("; ")}${restart ? "" : `; restart is "never", so it stays pending`}`
+      : writes.length > 0 || daemonReload
+        ? "file written but the running daemon already matches: no restart"
+        : "the running daemon already has the declared settings: no restart",
   };
+}
+
+/** Why systemd must reload (or need not): it reads unit files and drop-ins only then. */
+function reloadReason(facts: HostFacts, dropInWritten: boolean): string {
+  if (dropInWritten) return `${facts.dropIn.path} changes: systemd reads drop-ins only at daemon-reload`;
+  if (facts.unit.needDaemonReload) return "a unit file changed on disk since the last daemon-reload (NeedDaemonReload=yes)";
+  return "no unit file changes: no daemon-reload";
+}
+
+/**
+ * A running-level change as the reason of a restart, as RootlessKit runs it: "networkDriver
+ * (DOCKERD_ROOTLESS_ROOTLESSKIT_NET): running --net=slirp4netns, declared pasta".
+ */
+function runningReason(change: PropertyChange): string {
+  if (change.property === "daemon") return `the daemon is not running as expected (${change.actual ?? "inactive"}): the apply starts it`;
+  const input = inputOfProperty(change.property);
+  const name = input === undefined ? change.property : `${input} (${change.property})`;
+  const knob = KNOBS.find((entry) => `${MANAGED_PREFIX}${entry.variable}` === change.property && entry.flag !== "ipv6");
+  const runs = knob === undefined ? `${change.actual ?? "no flags"}` : change.actual === undefined ? `without --${knob.flag}` : `--${knob.flag}=${change.actual}`;
+  return `${name}: running ${runs}, declared ${change.desired ?? (knob === undefined ? "no flags" : "(unset)")}`;
+}
+
+/** A file the daemon reads only when it starts. */
+function startOnlyReason(facts: HostFacts, write: FileWrite): string {
+  if (write.path === facts.daemonJson.path) return `${write.path} changes (containerIpv6): dockerd reads it only when it starts`;
+  return `the pastaIpv6Compat helper ${write.content === null ? "is removed" : "changes"}: it runs only when the daemon starts`;
 }
 
 
@@ -405,8 +443,22 @@ export function planRemoval(spec: NetworkSpec, facts: HostFacts): HostPlan {
   const active = facts.unit.activeState === "active";
   changes.push(...runningOurs.map(([name, value]) => ({ level: "running" as const, property: name, actual: value, cause: "the running daemon has our setting" })));
   const daemonReload = writes.some((write) => write.path === facts.dropIn.path);
-  const restart = active && runningOurs.length > 0 && spec.restart !== "never";
-  return { changes, problems: [], writes, daemonReload, restart, compatInUse: false, differs: changes.length > 0 || writes.length > 0 || restart };
+  const needsRestart = active && runningOurs.length > 0;
+  const restart = needsRestart && spec.restart !== "never";
+  const ourNames = runningOurs.map(([name]) => name.slice(MANAGED_PREFIX.length)).join(", ");
+  return {
+    changes,
+    problems: [],
+    writes,
+    daemonReload,
+    restart,
+    compatInUse: false,
+    differs: changes.length > 0 || writes.length > 0 || restart,
+    daemonReloadReason: reloadReason({ ...facts, unit: { ...facts.unit, needDaemonReload: false } }, daemonReload),
+    restartReason: needsRestart
+      ? `the running daemon has our settings (${ourNames})${restart ? ": it restarts on what is left" : `; restart is "never", so they stay until its next start`}`
+      : `the running daemon does not run with our settings: no restart`,
+  };
 }
 
 /**

@@ -39,6 +39,17 @@ export function inputOfVariable(name: string): string | undefined {
   return name.startsWith(MANAGED_PREFIX) ? INPUT_OF_VARIABLE[name.slice(MANAGED_PREFIX.length)] : undefined;
 }
 
+/**
+ * The input behind any property a plan row names: our variables, the daemon.json keys (`containerIpv6`), the compat
+ * helper and its ExecStartPost= line (`pastaIpv6Compat`), and the running command line's own names (`networkDriver`).
+ */
+export function inputOfProperty(property: string): string | undefined {
+  if (property.startsWith("daemon.json")) return "containerIpv6";
+  if (property === "ExecStartPost" || property.startsWith("pastaIpv6Compat")) return "pastaIpv6Compat";
+  if (["networkDriver", "portDriver", "mtu", "ipv6"].includes(property)) return property;
+  return inputOfVariable(property);
+}
+
 /** A public IPv6 anycast DNS resolver: only the default target; tests always name their own. */
 const DEFAULT_VERIFY_TARGET = { address: "2606:4700:4700::1111", tcpPort: 53, icmp: true };
 

@@ -221,6 +221,10 @@ export interface HostPlan {
   compatInUse: boolean;
   /** true when anything differs at any level (what `diff` reports as `changes`). */
   differs: boolean;
+  /** Why the apply runs `systemctl --user daemon-reload`, or why it does not. */
+  daemonReloadReason: string;
+  /** Why the apply restarts the daemon, or why not (e.g. "file written but the running daemon already matches: no restart"). */
+  restartReason: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -157,7 +157,7 @@ function factsAfterApply(host: string, spec: NetworkSpec, step: string, stdout: 
 
 async function gatherFacts(session: SshSession, spec: NetworkSpec): Promise<HostFacts> {
   const params = factsParams(spec);
-  const result = await session.exec(remoteShellCommand(factsScript(params)), {
+  const result = await session.exec(remoteShellCommand(factsScriptFor(spec)), {
     step: "gather facts",
     timeoutMs: spec.timeouts.factsSeconds * 1000,
     timeoutHint: `raise timeouts.factsSeconds (now ${spec.timeouts.factsSeconds})`,
@@ -243,28 +243,9 @@ async function runPlan(
   step: "apply" | "delete",
   lastAttempt: boolean,
 ): Promise<"nothing-to-do" | "stale" | { after: HostFacts }> {
-  if (plan.writes.length === 0 && !plan.daemonReload && !plan.restart) return "nothing-to-do";
-  const currentContent = new Map<string, string | null>([
-    [facts.dropIn.path, facts.dropIn.content],
-    [facts.daemonJson.path, facts.daemonJson.content],
-    [facts.compatScript.path, facts.compatScript.content],
-  ]);
+  if (nothingToDo(plan)) return "nothing-to-do";
   const budget = scriptBudget(spec, opts);
-  const script = applyScript({
-    unit: spec.unit,
-    lockWaitSeconds: budget.lockWaitSeconds,
-    lockHolder: opts.lockHolder ?? defaultLockHolder(),
-    backupDir: backupDir(spec),
-    writes: plan.writes,
-    expectedSha256: Object.fromEntries(plan.writes.map((write) => [write.path, sha256OrNull(currentContent.get(write.path) ?? null)])),
-    daemonReload: plan.daemonReload,
-    restart: plan.restart,
-    // Files are compared by checksum; an apply that writes nothing compares the daemon's invocation instead, so two
-    // applies that both planned the same restart restart once (the second plans again on the first one's result).
-    ...(plan.writes.length === 0 && plan.restart ? { expectedInvocationId: facts.unit.invocationId } : {}),
-    factsScript: factsScript(factsParams(spec)),
-    activeTimeoutSeconds: budget.activeTimeoutSeconds,
-  });
+  const script = applyScriptOf(spec, facts, plan, opts);
   const result = await session.exec(remoteShellCommand(script), { step, ...budget.exec });
   const outcome = parseApplyOutcome(result.stdout, result.exitCode ?? -1);
   const details = { host: session.label, step, command: `sh (${step} script for ${spec.unit})`, exitCode: result.exitCode ?? undefined };
@@ -312,6 +293,56 @@ async function runPlan(
   }
 }
 
+const nothingToDo = (plan: HostPlan) => plan.writes.length === 0 && !plan.daemonReload && !plan.restart;
+
+/** The apply script for a plan made on these facts: what runPlan sends, and what `rootless-docker-net script apply` prints. */
+function applyScriptOf(spec: NetworkSpec, facts: HostFacts, plan: HostPlan, opts: EngineOptions): string {
+  const currentContent = new Map<string, string | null>([
+    [facts.dropIn.path, facts.dropIn.content],
+    [facts.daemonJson.path, facts.daemonJson.content],
+    [facts.compatScript.path, facts.compatScript.content],
+  ]);
+  const budget = scriptBudget(spec, opts);
+  return applyScript({
+    unit: spec.unit,
+    lockWaitSeconds: budget.lockWaitSeconds,
+    lockHolder: opts.lockHolder ?? defaultLockHolder(),
+    backupDir: backupDir(spec),
+    writes: plan.writes,
+    expectedSha256: Object.fromEntries(plan.writes.map((write) => [write.path, sha256OrNull(currentContent.get(write.path) ?? null)])),
+    daemonReload: plan.daemonReload,
+    restart: plan.restart,
+    // Files are compared by checksum; an apply that writes nothing compares the daemon's invocation instead, so two
+    // applies that both planned the same restart restart once (the second plans again on the first one's result).
+    ...(plan.writes.length === 0 && plan.restart ? { expectedInvocationId: facts.unit.invocationId } : {}),
+    factsScript: factsScriptFor(spec),
+    activeTimeoutSeconds: budget.activeTimeoutSeconds,
+  });
+}
+
+/** The facts script the engine runs for this spec (`rootless-docker-net script facts`). */
+export function factsScriptFor(spec: NetworkSpec): string {
+  return factsScript(factsParams(spec));
+}
+
+/** The verification script the engine runs for this spec (`rootless-docker-net script verify`). */
+export function verifyScriptFor(spec: NetworkSpec): string {
+  return verifyScript(spec.verify, { container: spec.containerIpv6 !== undefined, unit: spec.unit });
+}
+
+/**
+ * Reads the host and returns the apply script an apply would run now, or null when it would run none (in sync).
+ * Refuses a host an apply refuses (capability errors), as the apply does, before any script.
+ */
+export async function applyScriptFor(spec: NetworkSpec, opts: EngineOptions = {}): Promise<{ host: string; plan: HostPlan; script: string | null }> {
+  return withSession(spec, opts, async (session) => {
+    const facts = await gatherFacts(session, spec);
+    const plan = planHost(spec, facts);
+    assertCapable(session.label, plan);
+    return { host: session.label, plan, script: nothingToDo(plan) ? null : applyScriptOf(spec, facts, plan, opts) };
+  });
+}
+
 /** Restores the files of the apply being undone; restarts only when it restarted (`restart: "never"` stays honoured). */
 async function rollBack(session: SshSession, spec: NetworkSpec, plan: HostPlan): Promise<void> {
   const budget = scriptBudget(spec, {});
@@ -344,7 +375,7 @@ async function rollBack(session: SshSession, spec: NetworkSpec, plan: HostPlan):
 }
 
 async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts): Promise<VerificationResult> {
-  const script = verifyScript(spec.verify, { container: spec.containerIpv6 !== undefined, unit: spec.unit });
+  const script = verifyScriptFor(spec);
   // Each path (namespace, then the container) retries up to timeoutSeconds, and a last attempt may start just
   // before that deadline and probe every target once more (up to ~10 s each).
   const paths = spec.containerIpv6 !== undefined ? 2 : 1;

@@ -16,8 +16,9 @@ import { ResourceProviderService } from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as proto from "@pulumi/pulumi/proto/provider_pb";
 import { managedAssignments } from "../core/dropin";
 import { observedInputs } from "../core/plan";
-import { containsUnknown, describeProblem, MANAGED_PREFIX, UNKNOWN, validateNetworkArgs } from "../core/schema";
-import type { HostPlan, NetworkSpec } from "../core/types";
+import { containsUnknown, describeProblem, inputOfProperty, MANAGED_PREFIX, UNKNOWN, validateNetworkArgs } from "../core/schema";
+import { actionLines, planActions } from "../core/actions";
+import type { HostFacts, HostPlan, NetworkSpec } from "../core/types";
 import { provider as network, replacedInputs, storedSpec, validated } from "../dynamic";
 import { assertCapable, capabilityWarnings, inspectHost } from "../engine";
 import { NETWORK_TOKEN, PACKAGE_NAME, packageSchema, PLUGIN_HIDDEN_INPUTS } from "./schema";
@@ -199,7 +200,7 @@ export class RootlessDockerPlugin {
     const changedInState = previous === undefined ? [] : STATE_ONLY.filter((name) => !isDeepStrictEqual(previous[name], next[name]));
     for (const name of [...drifted, ...changedInState]) mark(name, proto.PropertyDiff.Kind.UPDATE);
     const differs = inspected.plan.differs || drifted.length > 0 || changedInState.length > 0;
-    this.logPlan(urn, inspected.host, next, inspected.plan);
+    this.logPlan(urn, inspected.host, next, inspected.facts, inspected.plan);
     return reply
       .setChanges(differs ? proto.DiffResponse.DiffChanges.DIFF_SOME : proto.DiffResponse.DiffChanges.DIFF_NONE)
       .setDiffsList([...drifted, ...changedInState])
@@ -282,7 +283,7 @@ export class RootlessDockerPlugin {
   private async previewApply(urn: string, effective: Properties): Promise<void> {
     if (containsUnknown(effective)) return;
     const { spec, warnings } = validated(effective, "preview");
-    await this.inspect(spec, urn, warnings).then((inspected) => this.logPlan(urn, inspected.host, spec, inspected.plan));
+    await this.inspect(spec, urn, warnings).then((inspected) => this.logPlan(urn, inspected.host, spec, inspected.facts, inspected.plan));
   }
 
   /** Reads the host, fails on a capability error, and sends every warning to the engine's log. */
@@ -296,17 +297,19 @@ export class RootlessDockerPlugin {
   }
 
   /** What differs on which level (file / effective / running), and the restart it costs. */
-  private logPlan(urn: string, host: string, spec: NetworkSpec, plan: HostPlan): void {
+  private logPlan(urn: string, host: string, spec: NetworkSpec, facts: HostFacts, plan: HostPlan): void {
     if (plan.changes.length > 0) {
       const lines = plan.changes.map((change) => {
-        const input = inputOfChange(change.property);
+        const input = inputOfProperty(change.property);
         const what = input === undefined ? change.property : `${input} (${change.property})`;
         return `  ${change.level}: ${what}: ${change.actual ?? "(unset)"} → ${change.desired ?? "(unset)"}${change.cause ? ` (${change.cause})` : ""}`;
       });
       this.log(LogSeverity.INFO, urn, `${host}: differs from the inputs (level: input: on the host → wanted):\n${lines.join("\n")}`);
     }
+    // The same actions as the CLI's plan: the files, daemon-reload and restart, each with its reason.
+    if (plan.differs) this.log(LogSeverity.INFO, urn, `${host}: the update will:\n${actionLines(planActions(spec.unit, facts, plan)).map((line) => `  ${line}`).join("\n")}`);
     if (plan.restart && spec.restart === "on-change") {
-      this.log(LogSeverity.WARNING, urn, `${host}: will restart ${spec.unit}: every container of this rootless Docker stops (live-restore does not work rootless)`);
+      this.log(LogSeverity.WARNING, urn, `${host}: will restart ${spec.unit} (${plan.restartReason}): every container of this rootless Docker stops (live-restore does not work rootless)`);
     } else if (plan.restart) {
       this.log(LogSeverity.WARNING, urn, `${host}: ${spec.unit} needs a restart to use the new settings; restart is "never", so it stays pending`);
     }
@@ -339,23 +342,6 @@ export class RootlessDockerPlugin {
     if (Object.keys(this.providerConnection).length === 0 || own === UNKNOWN) return inputs;
     return { ...inputs, connection: { ...this.providerConnection, ...(typeof own === "object" && own !== null ? own : {}) } };
   }
-}
-
-/** The input behind a plan change's variable or file (see desiredEnvironment); undefined when none is. */
-function inputOfChange(property: string): string | undefined {
-  if (property.startsWith("daemon.json")) return "containerIpv6";
-  if (property === "ExecStartPost" || property.startsWith("pastaIpv6Compat")) return "pastaIpv6Compat";
-  const variables: Record<string, string> = {
-    NET: "networkDriver",
-    PORT_DRIVER: "portDriver",
-    MTU: "mtu",
-    FLAGS: "ipv6/extraFlags",
-    DISABLE_HOST_LOOPBACK: "disableHostLoopback",
-    DETACH_NETNS: "detachNetns",
-    SLIRP4NETNS_SANDBOX: "slirp4netnsSandbox",
-    SLIRP4NETNS_SECCOMP: "slirp4netnsSeccomp",
-  };
-  return property.startsWith(MANAGED_PREFIX) ? variables[property.slice(MANAGED_PREFIX.length)] : undefined;
 }
 
 function assertToken(urn: string): void {

@@ -24,6 +24,7 @@ describe("parseCliArgs", () => {
       quiet: false,
       concurrency: DEFAULT_CONCURRENCY,
       waves: { batchSize: undefined, maxUnavailable: undefined, canary: undefined },
+      diff: false,
     });
   });
 
@@ -49,7 +50,7 @@ describe("parseCliArgs", () => {
 
   it("refuses mistakes with one line naming them and a short hint", () => {
     assert.match(mistake([]).message, /a command is required/);
-    assert.deepEqual(mistake(["plna", "--lab"]), { kind: "error", message: 'unknown command "plna"', fix: 'did you mean "plan"? (commands: plan, apply, verify, validate)', json: false });
+    assert.deepEqual(mistake(["plna", "--lab"]), { kind: "error", message: 'unknown command "plna"', fix: 'did you mean "plan"? (commands: plan, apply, verify, validate, script)', json: false });
     assert.deepEqual(mistake(["plan", "--hots", "h.yaml"]).fix, "did you mean --hosts? (see: rootless-docker-net help)");
     assert.equal(mistake(["plan", "--hots", "h.yaml"]).message, "unknown option --hots");
     assert.match(mistake(["plan"]).message, /--hosts FILE \(or - for standard input\) or --lab/);

@@ -207,7 +207,18 @@ describe("runCli", () => {
   const inspect = async (spec: NetworkSpec) =>
     ({
       host: `dev@${spec.connection.host}:22`,
-      plan: { changes: [{ level: "file", property: "networkDriver", desired: "pasta" }], problems: [], writes: [], daemonReload: true, restart: true, compatInUse: false, differs: true },
+      plan: {
+        changes: [{ level: "file", property: "networkDriver", desired: "pasta" }],
+        problems: [],
+        writes: [],
+        daemonReload: true,
+        restart: true,
+        compatInUse: false,
+        differs: true,
+        daemonReloadReason: "a unit file changed on disk since the last daemon-reload (NeedDaemonReload=yes)",
+        restartReason: "networkDriver (DOCKERD_ROOTLESS_ROOTLESSKIT_NET): running --net=slirp4netns, declared pasta",
+      },
+      facts: { dropIn: { path: "/home/dev/.config/systemd/user/docker.service.d/override.conf" }, daemonJson: { path: "/home/dev/.config/docker/daemon.json" }, compatScript: { path: "/home/dev/.local/lib/x" } },
       running: { ...NO_DAEMON, networkDriver: "slirp4netns", portDriver: "builtin", ipv6: false, mtu: 1500, disableHostLoopback: true },
     }) as unknown as InspectResult;
   const tool = { name: "rootless-docker-net", version: (require("../../../package.json") as { version: string }).version };

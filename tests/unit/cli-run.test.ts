@@ -11,7 +11,7 @@ import { NO_DAEMON } from "../../provider/core/running";
 
 /** Hosts whose spec carries only the name, so the fake engine can tell them apart. */
 const hosts = (...names: string[]): ResolvedHost[] =>
-  names.map((name) => ({ name, spec: { connection: { host: name } } as unknown as NetworkSpec, warnings: [] }));
+  names.map((name) => ({ name, spec: { connection: { host: name }, unit: "docker.service" } as unknown as NetworkSpec, warnings: [] }));
 const nameOf = (spec: NetworkSpec) => spec.connection.host;
 
 const driverChange: PropertyChange = { level: "file", property: "networkDriver", desired: "pasta", actual: "slirp4netns" };
@@ -21,7 +21,18 @@ const unreachable: VerificationResult = { ...reachable, reachable: false, icmp: 
 function inspectResult(name: string, changes: PropertyChange[], problems: InspectResult["plan"]["problems"] = []): InspectResult {
   return {
     host: `dev@${name}:22`,
-    plan: { changes, problems, writes: [], daemonReload: false, restart: false, compatInUse: false, differs: changes.length > 0 },
+    plan: {
+      changes,
+      problems,
+      writes: [],
+      daemonReload: false,
+      restart: false,
+      compatInUse: false,
+      differs: changes.length > 0,
+      daemonReloadReason: "no unit file changes: no daemon-reload",
+      restartReason: "the running daemon already has the declared settings: no restart",
+    },
+    facts: { dropIn: { path: "/home/dev/.config/systemd/user/docker.service.d/override.conf" }, daemonJson: { path: "/home/dev/.config/docker/daemon.json" }, compatScript: { path: "/home/dev/.local/lib/x" } },
     running: { ...NO_DAEMON, networkDriver: "slirp4netns", portDriver: "builtin", ipv6: false, mtu: 1500, disableHostLoopback: true },
   } as unknown as InspectResult;
 }
@@ -63,14 +74,14 @@ describe("runPlan", () => {
     const handEdit: PropertyChange = { level: "file", property: "DOCKERD_ROOTLESS_ROOTLESSKIT_MTU", desired: "65520", actual: "1500" };
     const report = await runPlan(hosts("fresh"), { concurrency: 1, engine: engine({ inspectHost: async () => inspectResult("fresh", [...fresh, handEdit]) }) });
     const lines = renderReport(report).split("\n");
-    const header = lines.findIndex((line) => /^\s+property\s+desired\s+file\s+effective\s+running\s+cause$/.test(line));
+    const header = lines.findIndex((line) => /^\s+property\s+input\s+desired\s+file\s+effective\s+running\s+cause$/.test(line));
     assert.ok(header >= 0, lines.join("\n"));
     const rows = lines.slice(header + 1, header + 5).map((line) => line.trim().split(/\s{2,}/));
     assert.deepEqual(rows, [
-      ["DOCKERD_ROOTLESS_ROOTLESSKIT_NET", "pasta", "slirp4netns", "slirp4netns", "slirp4netns", "our drop-in does not say so yet; pending restart"],
-      ["DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER", "implicit", "builtin", "builtin", "builtin", "our drop-in does not say so yet; pending restart"],
-      ["DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS", "--ipv6", "(unset)", "(unset)", "(unset)", "our drop-in does not say so yet; pending restart"],
-      ["DOCKERD_ROOTLESS_ROOTLESSKIT_MTU", "65520", "1500", "=", "="],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_NET", "networkDriver", "pasta", "slirp4netns", "slirp4netns", "slirp4netns", "our drop-in does not say so yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER", "portDriver", "implicit", "builtin", "builtin", "builtin", "our drop-in does not say so yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS", "ipv6, extraFlags", "--ipv6", "(unset)", "(unset)", "(unset)", "our drop-in does not say so yet; pending restart"],
+      ["DOCKERD_ROOTLESS_ROOTLESSKIT_MTU", "mtu", "65520", "1500", "=", "="],
     ]);
     assert.doesNotMatch(lines[header + 5] ?? "", /DOCKERD_/);
   });
@@ -185,5 +196,50 @@ describe("mapBounded", () => {
     });
     assert.equal(peak, 3);
     assert.deepEqual(results, [10, 20, 30, 40, 50, 60, 70]);
+  });
+});
+
+describe("the plan says what the apply will do", () => {
+  it("lists each file with its diff on request, daemon-reload and restart with the reason, and counts the hosts that restart", async () => {
+    const dropIn = "/home/dev/.config/systemd/user/docker.service.d/override.conf";
+    const restarting = (name: string): InspectResult => {
+      const base = inspectResult(name, [driverChange]);
+      return {
+        ...base,
+        facts: { ...base.facts, dropIn: { path: dropIn, content: "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns\n" } },
+        plan: {
+          ...base.plan,
+          writes: [{ path: dropIn, content: "[Service]\nEnvironment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta\n", mode: 0o644 }],
+          daemonReload: true,
+          restart: true,
+          daemonReloadReason: `${dropIn} changes: systemd reads drop-ins only at daemon-reload`,
+          restartReason: "networkDriver (DOCKERD_ROOTLESS_ROOTLESSKIT_NET): running --net=slirp4netns, declared pasta",
+        },
+      } as InspectResult;
+    };
+    const report = await runPlan(hosts("web1", "web2"), {
+      concurrency: 1,
+      diff: true,
+      engine: engine({ inspectHost: async (spec) => (nameOf(spec) === "web1" ? restarting("web1") : inspectResult("web2", [])) }),
+    });
+    assert.deepEqual(report.summary, { hosts: 2, statuses: { differs: 1, "in-sync": 1 }, restart: ["web1"] });
+    const [web1, web2] = report.hosts;
+    assert.deepEqual(web1.actions?.files, [
+      {
+        path: dropIn,
+        role: "drop-in",
+        action: "update",
+        mode: "644",
+        diff: `--- ${dropIn}\n+++ ${dropIn}\n@@ -1,2 +1,2 @@\n [Service]\n-Environment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns\n+Environment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta\n`,
+      },
+    ]);
+    assert.deepEqual(web2.actions?.restart, { will: false, reason: "the running daemon already has the declared settings: no restart" });
+    const text = renderReport(report);
+    assert.match(text, /\n {4}writes \/home\/dev\/\.config\/systemd\/user\/docker\.service\.d\/override\.conf \(drop-in, mode 644\)\n/);
+    assert.match(text, /\n {4}daemon-reload: yes \(.*override\.conf changes: systemd reads drop-ins only at daemon-reload\)\n/);
+    assert.match(text, /\n {4}restart docker\.service: yes \(networkDriver \(DOCKERD_ROOTLESS_ROOTLESSKIT_NET\): running --net=slirp4netns, declared pasta\)\n/);
+    assert.match(text, /\n {4}\+Environment=DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta\n/);
+    assert.match(text, /\n {4}restart docker\.service: no \(the running daemon already has the declared settings: no restart\)/);
+    assert.match(text, /plan: 2 host\(s\): 1 differs, 1 in-sync; 1 will restart Docker \(web1\); exit code 2/);
   });
 });
