@@ -87,7 +87,14 @@ export interface PlanReport {
   exitCode: number;
   hosts: PlanRow[];
   /** The hosts by status, and those an apply would restart now (a blocked host is refused, so never restarted). */
-  summary: { hosts: number; statuses: Record<string, number>; restart: string[] };
+  summary: {
+    /** How many hosts were planned. */
+    hosts: number;
+    /** How many hosts have each status. */
+    statuses: Record<string, number>;
+    /** The names of the hosts an apply would restart. */
+    restart: string[];
+  };
 }
 
 /** The change with the input that declares it, when one does. */

@@ -21,7 +21,9 @@ export interface PlannedFile {
 
 /** A step the apply takes or skips, and why. */
 export interface PlannedStep {
+  /** The apply takes this step. */
   will: boolean;
+  /** Why it does, or why not. */
   reason: string;
 }
 
@@ -29,8 +31,11 @@ export interface PlannedStep {
 export interface PlanActions {
   /** The systemd user unit the reload and restart concern (`docker.service`). */
   unit: string;
+  /** The files written or removed, in the order the apply writes them; empty when none. */
   files: PlannedFile[];
+  /** `systemctl --user daemon-reload`. */
   daemonReload: PlannedStep;
+  /** `systemctl --user restart UNIT`: every container of this rootless Docker stops. */
   restart: PlannedStep;
 }
 

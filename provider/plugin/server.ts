@@ -307,7 +307,7 @@ export class RootlessDockerPlugin {
       this.log(LogSeverity.INFO, urn, `${host}: differs from the inputs (level: input: on the host → wanted):\n${lines.join("\n")}`);
     }
     // The same actions as the CLI's plan: the files, daemon-reload and restart, each with its reason.
-    if (plan.differs) this.log(LogSeverity.INFO, urn, `${host}: the update will:\n${actionLines(planActions(spec.unit, facts, plan)).map((line) => `  ${line}`).join("\n")}`);
+    if (plan.differs) this.log(LogSeverity.INFO, urn, `${host}: the apply will:\n${actionLines(planActions(spec.unit, facts, plan)).map((line) => `  ${line}`).join("\n")}`);
     if (plan.restart && spec.restart === "on-change") {
       this.log(LogSeverity.WARNING, urn, `${host}: will restart ${spec.unit} (${plan.restartReason}): every container of this rootless Docker stops (live-restore does not work rootless)`);
     } else if (plan.restart) {

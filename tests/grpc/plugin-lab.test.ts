@@ -58,7 +58,11 @@ describe("the rootless-docker plugin on a real host", { timeout: 600_000 }, () =
     const messages = messagesSince(start);
     assert.ok(messages.every((message) => message.urn === plugin.urn()), JSON.stringify(messages));
     assert.ok(messages.some((message) => message.severity === "warning" && /ping_group_range/.test(message.message)), JSON.stringify(messages));
-    assert.ok(messages.some((message) => message.severity === "warning" && /will restart docker\.service/.test(message.message)), JSON.stringify(messages));
+    // With the reason, and the same actions as the CLI's plan (the files, daemon-reload, restart).
+    assert.ok(messages.some((message) => message.severity === "warning" && /will restart docker\.service \(ipv6, extraFlags \(DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS\): running no flags, declared --ipv6\)/.test(message.message)), JSON.stringify(messages));
+    const actions = messages.find((message) => message.severity === "info" && /: the apply will:\n/.test(message.message))?.message ?? "";
+    assert.match(actions, new RegExp(`\n  writes ${DROP_IN.replace(/\./g, "\\.")} \\(drop-in, mode 644\\)\n  daemon-reload: yes \\(`), JSON.stringify(messages));
+    assert.match(actions, /\n  restart docker\.service: yes \(/);
     assert.equal(await onHost(host, `cat ${DROP_IN}`), ORIGINAL, "a preview writes nothing");
   });
 
