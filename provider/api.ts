@@ -170,7 +170,7 @@ export async function script(input: HostsInput, step: ScriptDocument["step"], op
   const names = hosts.value.map((host) => host.name);
   const chosen = options.host === undefined && hosts.value.length === 1 ? hosts.value[0] : hosts.value.find((host) => host.name === options.host);
   if (chosen === undefined) {
-    const reason = options.host === undefined ? `required: the input has ${names.length} hosts, say which one` : `no host named "${options.host}"`;
+    const reason = options.host === undefined ? `--host is required: the input has ${names.length} hosts, say which one` : `--host: no host named "${options.host}"`;
     return failed("script", [{ property: "--host", reason, fix: `one of: ${names.join(", ")}` }], "command line", "usage");
   }
   const engine = require("./engine") as ScriptEngine;

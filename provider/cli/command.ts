@@ -87,7 +87,10 @@ function print(document: DocumentBase, options: CliOptions, io: CliIo): number {
       if (printed.script !== null) io.stdout(printed.script);
       io.stderr(`rootless-docker-net: ${printed.step} script for ${printed.name} (${printed.host}): ${printed.note}\n`);
     } else {
-      for (const error of printed.errors) io.stderr(`rootless-docker-net: ${error.name ?? ""}${error.host ? ` (${error.host})` : ""}: ${error.step}: ${error.message}\n  fix: ${error.fix}\n`);
+      for (const error of printed.errors) {
+        const where = error.name === null ? "" : `${error.name}${error.host ? ` (${error.host})` : ""}: `;
+        io.stderr(`rootless-docker-net: ${where}${error.step}: ${error.message}\n  fix: ${error.fix}\n`);
+      }
     }
   } else if (document.command === "validate") {
     const hosts = (document as ValidateDocument).hosts;

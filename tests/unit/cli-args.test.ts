@@ -64,4 +64,19 @@ describe("parseCliArgs", () => {
     assert.match(mistake(["plan", "--lab", "--limit", "a,,b"]).message, /--limit has an empty name/);
     assert.deepEqual(parseCliArgs(["plan", "--json", "--hots"]), { kind: "error", message: "unknown option --hots", fix: "did you mean --hosts? (see: rootless-docker-net help)", command: "plan", json: true });
   });
+
+  it("parses plan --diff and script STEP --host NAME, and refuses a missing or unknown step and options of other commands", () => {
+    assert.equal(options(["plan", "--lab", "--diff"]).diff, true);
+    const script = options(["script", "apply", "--hosts", "h.yaml", "--host", "docker-1"]);
+    assert.equal(script.command, "script");
+    assert.equal(script.script, "apply");
+    assert.equal(script.host, "docker-1");
+    assert.equal(options(["script", "facts", "--lab"]).host, undefined);
+    assert.match(mistake(["script", "--lab"]).message, /script needs the step: facts, apply or verify/);
+    assert.deepEqual(mistake(["script", "verfy", "--lab"]).fix, 'did you mean "verify"? rootless-docker-net script facts|apply|verify --hosts FILE --host NAME');
+    assert.match(mistake(["script", "facts", "extra", "--lab"]).message, /unexpected argument "extra"/);
+    assert.match(mistake(["script", "facts", "--lab", "--limit", "a"]).message, /--limit does not apply to script/);
+    assert.match(mistake(["apply", "--lab", "--diff"]).message, /--diff does not apply to apply/);
+    assert.match(mistake(["script", "facts", "--lab", "--host", "a", "--host", "b"]).message, /--host is given twice/);
+  });
 });
