@@ -80,6 +80,8 @@ describe("examples/fleet with the real engine", { timeout: 1_800_000 }, () => {
     const up = await run("up", "--yes", "--skip-preview", "--non-interactive");
     const output = `${up.stdout}\n${up.stderr}`;
     assert.notEqual(up.exitCode, 0, output);
+    const failingHost = hosts[2]!;
+    assert.match(output, new RegExp(`${failingHost.user}@${failingHost.address.replace(/\./g, "\\.")}:22: verify: IPv6 is not reachable \\(target-unreachable: .*; the previous files were restored and the daemon restarted on them`));
     assert.match(output, new RegExp(`wave 2 of 3 failed at ${failing}, later waves are not started: done: ${canary}; failed: ${failing}; untouched: ${last}; still finishing in the same wave: ${second}`));
 
     const after = await states();
@@ -92,6 +94,14 @@ describe("examples/fleet with the real engine", { timeout: 1_800_000 }, () => {
     assert.equal(after[failing].dropIn, before[failing].dropIn, `${failing}'s drop-in was not restored`);
     assert.notEqual(after[failing].invocation, before[failing].invocation, `${failing} was not restarted (to apply, then to roll back)`);
     assert.deepEqual(after[last], before[last], `${last} (the later wave) was touched`);
+
+    // What the engine recorded: the waves that finished are in the state, the later wave's host never was.
+    writeFileSync(join(CHECKOUT, "dist", "fleet-example-failed-up.txt"), output);
+    const exported = await run("stack", "export");
+    assert.equal(exported.exitCode, 0, exported.stderr);
+    const urns = (JSON.parse(exported.stdout) as { deployment: { resources: { urn: string }[] } }).deployment.resources.map((resource) => resource.urn);
+    for (const name of [canary, second]) assert.ok(urns.some((urn) => urn.endsWith(`::docker-network-${name}`)), `${name} is not in the state:\n${urns.join("\n")}`);
+    assert.ok(!urns.some((urn) => urn.endsWith(`::docker-network-${last}`)), `${last} (the later wave) is in the state:\n${urns.join("\n")}`);
   });
 
   it("finishes the rollout once the host is repaired: the later wave restarts only after it", async () => {
