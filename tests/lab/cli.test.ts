@@ -135,8 +135,10 @@ describe("rootless-docker-net against lab hosts", { timeout: 600_000 }, () => {
 
     const text = await runCliProcess(["plan", "--lab", "--hosts", hostsFile]);
     assert.equal(text.code, 2);
-    // One row per property: name, desired, then the file level.
-    assert.match(text.stdout, new RegExp(`${edited} \\(.*\\): DIFFERS\\n(.*\\n)*\\s*\\S*(mtu|MTU)\\S*\\s+65520\\s+1500`, "i"));
+    // One row per property: the variable, the input that declares it, desired, then the file level.
+    assert.match(text.stdout, new RegExp(`${edited} \\(.*\\): DIFFERS\\n(.*\\n)*\\s*DOCKERD_ROOTLESS_ROOTLESSKIT_MTU\\s+mtu\\s+65520\\s+1500`));
+    // Only the file differs (a hand edit): the apply writes and reloads, and the daemon keeps running as it is.
+    assert.match(text.stdout, /\n {4}restart docker\.service: no \(file written but the running daemon already matches: no restart\)\n/);
   });
 });
 
