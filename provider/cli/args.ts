@@ -67,7 +67,7 @@ const OPTIONS: readonly OptionSpec[] = [
 ];
 
 const SUMMARIES: Record<Command, string> = {
-  plan: "show per host what differs (file / effective / running) and capability problems; changes nothing",
+  plan: "show per host what differs (file / effective / running), capability problems, and what an apply would do (files, daemon-reload, restart, each with the reason); changes nothing",
   apply: "converge the hosts wave by wave, restarting Docker where needed, and verify IPv6 reachability",
   verify: "check IPv6 reachability only; changes nothing",
   validate: "check the hosts file (every problem at once); connects to nothing",

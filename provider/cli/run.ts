@@ -79,7 +79,10 @@ export interface PlanRow {
 }
 
 /** A plan row's change, with the input that declares it beside the variable (`networkDriver` for `DOCKERD_ROOTLESS_ROOTLESSKIT_NET`). */
-export type PlanChange = PropertyChange & { input?: string };
+export type PlanChange = PropertyChange & {
+  /** The input that declares the property (`networkDriver`, `ipv6, extraFlags`); absent when none does or it is the property's own name. */
+  input?: string;
+};
 
 export interface PlanReport {
   command: "plan";

@@ -8,6 +8,7 @@ import type { HostFacts, HostPlan } from "./types";
 
 /** One file the apply writes or removes. */
 export interface PlannedFile {
+  /** Absolute path on the host. */
   path: string;
   /** Which of our files: the drop-in, the pastaIpv6Compat helper, or daemon.json (containerIpv6). */
   role: "drop-in" | "compat-helper" | "daemon.json";

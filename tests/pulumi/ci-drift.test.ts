@@ -200,7 +200,7 @@ describe("examples/ci-drift: the workflow's steps as written, from a fresh check
     writeFileSync(join(CHECKOUT, "dist", "ci-drift-cli-plan.txt"), plan.output);
     assert.equal(plan.exitCode, 2, plan.output);
     assert.match(plan.output, /::error::drift: a host differs from hosts.yaml/, plan.output);
-    assert.match(plan.output, new RegExp(`docker-2 \\(${drifted!.user}@${drifted!.address.replace(/\./g, "\\.")}:22\\): DIFFERS\\n[^\\n]*\\n[^\\n]*\\n\\s+DOCKERD_ROOTLESS_ROOTLESSKIT_MTU\\s+65520\\s+1500\\s`), plan.output);
+    assert.match(plan.output, new RegExp(`docker-2 \\(${drifted!.user}@${drifted!.address.replace(/\./g, "\\.")}:22\\): DIFFERS\\n[^\\n]*\\n[^\\n]*\\n\\s+DOCKERD_ROOTLESS_ROOTLESSKIT_MTU\\s+mtu\\s+65520\\s+1500\\s`), plan.output);
     assert.match(plan.output, /docker-1 \([^)]*\): IN-SYNC/, plan.output);
   });
 });
