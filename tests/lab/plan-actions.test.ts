@@ -122,6 +122,11 @@ describe("the plan says what the apply will do, and the apply does exactly that"
     const byHand = parseFacts(ssh.stdout, { unit: spec.unit, dropInName: spec.dropInName });
     const { facts } = await engine.inspectHost(spec);
     assert.deepEqual(byHand, facts);
+    // The verification script is the engine's own builder's, with this host's target in its header.
+    const verify = await cli<ScriptDocument>(["script", "verify", "--host", host.name]);
+    assert.equal(verify.code, 0, JSON.stringify(verify.document));
+    assert.ok(verify.document.script!.startsWith("#!/bin/sh\n"));
+    assert.ok(verify.document.script!.includes(host.target.ipv6), verify.document.script!);
   });
 
   it("script apply connects, plans, and prints the apply script only when there is something to do", async () => {
