@@ -265,6 +265,10 @@ async function buildOptional(which: Optional, binDir: string, version: string): 
   if (which === "python") return ensureWheelhouse(version);
   if (which === "go") {
     // The modules examples/go needs (sdk/v3 and its dependencies), so `go build` there later runs with GOPROXY=off.
+    // Its go.mod replaces the SDK by ../../sdk/go, which go reads to resolve the graph: generate it first (a fresh
+    // checkout has none). Loaded here because sdk.ts itself builds on this module.
+    const { generateSdks } = await import("./sdk");
+    await generateSdks(["go"]);
     return timed("download the modules of examples/go (go mod download)", () =>
       mustRun({ title: "go mod download", argv: [goBinary(), "mod", "download"], cwd: GO_EXAMPLE }),
     );
