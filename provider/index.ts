@@ -32,7 +32,7 @@ export type {
   VerifyTarget,
 } from "./core/types";
 export type { RunningNetwork } from "./core/running";
-export { NETWORK_DRIVERS, PORT_DRIVERS } from "./core/types";
+export { DIAGNOSES, NETWORK_DRIVERS, PORT_DRIVERS } from "./core/types";
 export { VERSION } from "./version";
 
 /** A rootless Docker host's RootlessKit networking, declared, applied over SSH and verified (see `RootlessDockerNetworkArgs`). */

@@ -230,16 +230,20 @@ export interface HostPlan {
 // ---------------------------------------------------------------------------------------------
 // Verification.
 
-export type Diagnosis =
-  | "reachable"
-  | "no-global-ipv6-address"
-  | "no-default-route"
-  | "icmp-blocked-by-ping-group-range"
-  | "target-unreachable"
-  | "daemon-not-running"
-  | "probe-image-missing"
+/** Every diagnosis a verification can give, in the order the README's "Diagnoses" table lists them (a test compares the two). */
+export const DIAGNOSES = [
+  "reachable",
+  "no-global-ipv6-address",
+  "no-default-route",
+  "icmp-blocked-by-ping-group-range",
+  "target-unreachable",
+  "daemon-not-running",
+  "probe-image-missing",
   /** The check could not finish (time limit, lost connection): nothing is known about reachability. */
-  | "verification-unfinished";
+  "verification-unfinished",
+] as const;
+/** Why a verification path (or the whole verification) is reachable or not; see `DIAGNOSES`. */
+export type Diagnosis = (typeof DIAGNOSES)[number];
 
 export interface TargetResult {
   address: string;

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { networkArgsSchema } from "../core/schema";
+import { DIAGNOSES } from "../core/types";
 
 export const PACKAGE_NAME = "rootless-docker";
 export const NETWORK_TOKEN = `${PACKAGE_NAME}:index:Network`;
@@ -96,7 +97,7 @@ function outputTypes(): Record<string, TypeSpec> {
   const strings = (names: string[]) => Object.fromEntries(names.map((name) => [name, { type: "string" } as PropertySpec]));
   const diagnosis: PropertySpec = {
     type: "string",
-    description: "reachable, no-global-ipv6-address, no-default-route, icmp-blocked-by-ping-group-range, target-unreachable or daemon-not-running.",
+    description: `One of ${DIAGNOSES.join(", ")}.`,
   };
   return {
     [`${TYPE_PREFIX}Versions`]: { type: "object", properties: strings(["rootlesskit", "pasta", "slirp4netns", "dockerd"]) },
