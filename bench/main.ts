@@ -198,6 +198,7 @@ async function startupCosts(): Promise<StartupCosts> {
     for (let index = 0; index < 5; index++) runs.push((await timed(() => run(argv))).wallMs);
     return median(runs);
   };
+  const cli = join(__dirname, "..", "provider", "cli", "main.js");
   const providerModule = join(__dirname, "..", "provider", "dynamic.js");
   // Timed inside the process: what the provider host spends on its first call requiring the provider.
   const requireTimer = `const { performance } = require("node:perf_hooks"); const started = performance.now(); require(${JSON.stringify(providerModule)}); process.stdout.write(String(performance.now() - started));`;
@@ -205,7 +206,9 @@ async function startupCosts(): Promise<StartupCosts> {
   for (let index = 0; index < 5; index++) providerLoads.push(Number((await run([process.execPath, "-e", requireTimer])).stdout));
   return {
     nodeMs: await wallMedian([process.execPath, "-e", ""]),
-    cliUsageMs: await wallMedian([process.execPath, join(__dirname, "..", "provider", "cli", "main.js")]),
+    versionMs: await wallMedian([process.execPath, cli, "--version"]),
+    planHelpMs: await wallMedian([process.execPath, cli, "plan", "--help"]),
+    cliUsageMs: await wallMedian([process.execPath, cli]),
     providerModulesMs: median(providerLoads),
   };
 }

@@ -26,6 +26,10 @@ export interface Row {
 export interface StartupCosts {
   /** `node -e ""`: the runtime alone. */
   nodeMs: number;
+  /** `rootless-docker-net --version`: Node start plus the argument parser, nothing else (no engine, zod or ssh2). */
+  versionMs: number;
+  /** `rootless-docker-net plan --help`: the same for a command's help. */
+  planHelpMs: number;
   /** `rootless-docker-net` without arguments (prints usage): Node start plus loading the CLI's modules. */
   cliUsageMs: number;
   /** Requiring the provider module in a fresh Node, timed inside it: the provider host's first-call cost. */
@@ -45,6 +49,8 @@ export interface Context {
 
 export const TARGET_FLOOR_RATIO = 1.5;
 export const TARGET_ANSIBLE_SPEEDUP = 5;
+/** `--version` and `plan --help` answer within this much of a bare `node -e ""` (issue 12). */
+export const TARGET_STARTUP_OVER_NODE_MS = 150;
 
 const ms = (value: number) => `${Math.round(value)} ms`;
 const ratio = (value: number) => `${value.toFixed(2)}×`;
@@ -87,13 +93,29 @@ export function renderTables(rows: readonly Row[], context: Context): string {
         `| ${row.hosts} | ${row.latencyMs} ms | ${[row.ssh2Floor, row.opensshFloor, row.grpc, row.cli, row.ansible].map((tool) => perHost(tool.connectionsPerHost)).join(" / ")} | ${[row.grpc, row.cli, row.ansible].map((tool) => perHost(tool.roundTripsPerHost)).join(" / ")} | ${mib(row.grpc.peakRssKiB)} / ${mib(row.cli.peakRssKiB)} |`,
     ),
   ];
+  const startup = [
+    `| command (a fresh process each) | median of 5 | over \`node -e ""\` | ≤ ${TARGET_STARTUP_OVER_NODE_MS} ms over Node |`,
+    "|---|---:|---:|---|",
+    ...startupRows(context.startup).map(([command, wallMs, overMs]) => `| ${command} | ${ms(wallMs)} | ${overMs === null ? "—" : ms(overMs)} | ${overMs === null ? "—" : met(overMs <= TARGET_STARTUP_OVER_NODE_MS)} |`),
+  ];
   return [
     `Median wall time of ${context.runs} runs per cell (after one discarded warm-up run), ${context.quick ? "`--quick` (1 and 10 hosts, no latency)" : "full run"}.`,
     "",
     ...times,
     "",
     ...counts,
+    "",
+    ...startup,
   ].join("\n");
+}
+
+/** The start-up rows: the command, its wall time and, for the commands with a target, the time over bare Node. */
+function startupRows(startup: StartupCosts): [string, number, number | null][] {
+  return [
+    ['`node -e ""`', startup.nodeMs, null],
+    ["`rootless-docker-net --version`", startup.versionMs, startup.versionMs - startup.nodeMs],
+    ["`rootless-docker-net plan --help`", startup.planHelpMs, startup.planHelpMs - startup.nodeMs],
+  ];
 }
 
 /** For every missed target, what the measurements say about where the time went. */
@@ -134,6 +156,11 @@ export function investigate(rows: readonly Row[], context: Context): string[] {
       findings.push(`- ${row.hosts} host(s), ${row.latencyMs} ms: plan via ${verdict.path} is ${missed}. Measured: ${evidence.join("; ")}.`);
     }
   }
+  for (const [command, , overMs] of startupRows(context.startup)) {
+    if (overMs !== null && overMs > TARGET_STARTUP_OVER_NODE_MS) {
+      findings.push(`- ${command} starts ${ms(overMs)} after a bare Node (target ≤ ${TARGET_STARTUP_OVER_NODE_MS} ms): it loads more than the argument parser (tests/unit/cli-startup.test.ts lists what it must not load).`);
+    }
+  }
   return findings;
 }
 
@@ -161,7 +188,7 @@ export function renderMarkdown(tables: string, findings: readonly string[], cont
     "",
     "## Targets",
     "",
-    `A fleet plan at ≤ ${TARGET_FLOOR_RATIO}× the ssh2 floor and ≥ ${TARGET_ANSIBLE_SPEEDUP}× faster than Ansible's check mode, at every size and latency.`,
+    `A fleet plan at ≤ ${TARGET_FLOOR_RATIO}× the ssh2 floor and ≥ ${TARGET_ANSIBLE_SPEEDUP}× faster than Ansible's check mode, at every size and latency; \`rootless-docker-net --version\` and \`plan --help\` within ${TARGET_STARTUP_OVER_NODE_MS} ms of a bare \`node -e ""\`.`,
     "",
     findings.length === 0 ? "All targets were met." : ["Missed targets, with what the measurements show about the cause:", "", ...findings].join("\n"),
     "",
