@@ -41,6 +41,7 @@ export type HostsInput =
       baseDir?: string;
     };
 
+/** Options of every Node API call. */
 export interface RunOptions {
   /** Only these hosts, by name (every name must exist). */
   limit?: readonly string[];
@@ -56,8 +57,10 @@ export interface RunOptions {
   engine?: Engine;
 }
 
+/** Options of `apply`: the run's and how to split it into waves. */
 export interface ApplyOptions extends RunOptions, WaveOptions {}
 
+/** Options of `plan`. */
 export interface PlanOptions extends RunOptions {
   /** Add to each file the apply would write a unified diff from the host's content (`plan --diff`). */
   diff?: boolean;
@@ -65,7 +68,9 @@ export interface PlanOptions extends RunOptions {
 
 /** A warning: which host it concerns (null: the input as a whole) and what to know. */
 export interface ReportWarning {
+  /** The host's name in the hosts file; null for the input as a whole. */
   name: string | null;
+  /** What to know, e.g. that a host key is not checked. */
   message: string;
 }
 
@@ -81,8 +86,15 @@ export interface ReportError extends ErrorSummary {
 
 /** The fields every document has. */
 export interface DocumentBase {
+  /** The shape's version (`SCHEMA_VERSION`): it changes only when a field is removed or changes meaning. */
   schemaVersion: typeof SCHEMA_VERSION;
-  tool: { name: "rootless-docker-net"; version: string };
+  /** What wrote the document. */
+  tool: {
+    /** Always `rootless-docker-net` (the Node API writes the same documents). */
+    name: "rootless-docker-net";
+    /** The package's version. */
+    version: string;
+  };
   /** null when the command line named no valid command. */
   command: "plan" | "apply" | "verify" | "validate" | "script" | null;
   /** exitCode === 0. */
@@ -95,18 +107,40 @@ export interface DocumentBase {
   errors: ReportError[];
 }
 
-export type PlanDocument = DocumentBase & Omit<PlanReport, "command" | "exitCode"> & { command: "plan" };
-export type ApplyDocument = DocumentBase & Omit<ApplyReport, "command" | "exitCode"> & { command: "apply" };
-export type VerifyDocument = DocumentBase & Omit<VerifyReport, "command" | "exitCode"> & { command: "verify" };
+/** What `plan` returns (and `rootless-docker-net plan --json` prints): a row per host and a summary. */
+export type PlanDocument = DocumentBase & Omit<PlanReport, "command" | "exitCode"> & {
+  /** The command that wrote it. */
+  command: "plan";
+};
+/** What `apply` returns (and `apply --json` prints): the waves, the outcome, a row per host. */
+export type ApplyDocument = DocumentBase & Omit<ApplyReport, "command" | "exitCode"> & {
+  /** The command that wrote it. */
+  command: "apply";
+};
+/** What `verify` returns (and `verify --json` prints): a row per host. */
+export type VerifyDocument = DocumentBase & Omit<VerifyReport, "command" | "exitCode"> & {
+  /** The command that wrote it. */
+  command: "verify";
+};
+/** What `validate` returns (and `validate --json` prints): the hosts, or every input problem. */
 export type ValidateDocument = DocumentBase & {
+  /** The command that wrote it. */
   command: "validate";
   /** The hosts that would be worked on, with their `user@host:port`. */
-  hosts: { name: string; host: string }[];
+  hosts: {
+    /** The host's name in the hosts file. */
+    name: string;
+    /** `user@host:port`. */
+    host: string;
+  }[];
 };
+/** What `script` returns (and `script STEP --json` prints). */
 export type ScriptDocument = DocumentBase & {
+  /** The command that wrote it. */
   command: "script";
-  /** The host it is for: its name and `user@host:port`. */
+  /** The host it is for: its name in the hosts file. */
   name: string;
+  /** The host's `user@host:port`. */
   host: string;
   /** Which step's script. */
   step: "facts" | "apply" | "verify";
@@ -116,7 +150,12 @@ export type ScriptDocument = DocumentBase & {
   note: string;
 };
 /** What a command that could not start returns (invalid input, or a bad command line in the CLI). */
-export type FailedDocument = DocumentBase & { ok: false; exitCode: 1 };
+export type FailedDocument = DocumentBase & {
+  /** Always false. */
+  ok: false;
+  /** Always 1. */
+  exitCode: 1;
+};
 
 /** Checks the hosts and their inputs without connecting anywhere: every problem at once, where it is written. */
 export function validate(input: HostsInput, options: RunOptions = {}): ValidateDocument {
@@ -154,6 +193,7 @@ export async function verify(input: HostsInput, options: RunOptions = {}): Promi
   return document(report, hosts.warnings, report.hosts);
 }
 
+/** Options of `script`. */
 export interface ScriptOptions extends RunOptions {
   /** The host's name in the hosts file; may be omitted when there is one host. */
   host?: string;

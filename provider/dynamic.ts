@@ -45,11 +45,21 @@ export interface NetworkOutputs {
   disableHostLoopbackInEffect: boolean;
   /** `--slirp4netns-sandbox` / `--slirp4netns-seccomp` of the running RootlessKit; null when not on its command line. */
   slirp4netnsSandboxInEffect: string | null;
+  /** `--slirp4netns-seccomp` of the running RootlessKit; null when not on its command line. */
   slirp4netnsSeccompInEffect: string | null;
   /** The running RootlessKit's flags beyond the script's own and the typed inputs' (what extraFlags gives). */
   extraFlagsInEffect: string[];
   /** Versions found on the host; null when the binary is missing. */
-  versions: { rootlesskit: string | null; pasta: string | null; slirp4netns: string | null; dockerd: string | null };
+  versions: {
+    /** `rootlesskit --version`. */
+    rootlesskit: string | null;
+    /** `pasta --version`. */
+    pasta: string | null;
+    /** `slirp4netns --version`. */
+    slirp4netns: string | null;
+    /** `dockerd --version`. */
+    dockerd: string | null;
+  };
   /** Absolute path of our drop-in on the host. */
   dropInPath: string;
   /** sha256 (hex) of our drop-in as it is on the host; null when the file does not exist. */
@@ -69,6 +79,7 @@ export interface NetworkOutputs {
 /** Outputs as stored: the echoed inputs plus what was observed. */
 export type NetworkState = NetworkSpec & NetworkOutputs;
 
+/** The dynamic provider behind `RootlessDockerNetwork` (check, diff, create, read, update, delete); what the serialized provider requires by name. */
 export const provider: pulumi.dynamic.ResourceProvider = {
   /** Validation only, no I/O; values Pulumi does not know yet (preview) are passed through unjudged. */
   async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
@@ -123,7 +134,9 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
+/** The inputs after `check`: the validated spec with defaults applied, and what to warn about. */
 export interface ValidatedInputs {
+  /** The desired state, validated, defaults applied. */
   spec: NetworkSpec;
   /** Security warnings about the inputs themselves (e.g. host-key verification skipped). */
   warnings: string[];

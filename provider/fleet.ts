@@ -16,15 +16,20 @@ import type { InputProblem, VerificationResult } from "./core/types";
 import { RootlessDockerNetwork, type ConnectionArgs, type RootlessDockerNetworkArgs } from "./resource";
 
 /** `RootlessDockerNetwork` inputs, each optional (shared ones and a host's own combine), with a connection in parts. */
-export type FleetSettings = Omit<Partial<RootlessDockerNetworkArgs>, "connection" | "rollout"> & { connection?: pulumi.Input<Partial<ConnectionArgs>> };
+export type FleetSettings = Omit<Partial<RootlessDockerNetworkArgs>, "connection" | "rollout"> & {
+  /** Connection fields shared by every host (the user, a credential), merged key by key with the host's own. */
+  connection?: pulumi.Input<Partial<ConnectionArgs>>;
+};
 
 /** One host of the fleet: its name (also the resource name suffix), its connection, and any inputs that differ from `defaults`. */
 export type FleetHost = FleetSettings & {
+  /** The host's name: unique in the fleet, the suffix of its resource's name. */
   name: string;
   /** Resources this host's network waits for besides the previous wave, e.g. its own prerequisite `remote.Command`. */
   dependsOn?: pulumi.Resource[];
 };
 
+/** The hosts of a `RootlessDockerFleet`, the inputs they share, and how to split them into waves. */
 export interface RootlessDockerFleetArgs extends WaveOptions {
   /** A plain list (names must be known when the program runs, to name resources and plan the waves). */
   hosts: FleetHost[];

@@ -90,6 +90,7 @@ export interface ContainerIpv6Args {
   fixedCidrV6?: pulumi.Input<string>;
 }
 
+/** The inputs of a `RootlessDockerNetwork`: how to reach the host and how its rootless Docker is networked (see the README's "Inputs"). */
 export interface RootlessDockerNetworkArgs {
   /** How to reach the host over SSH. Stored as a secret. */
   connection: pulumi.Input<ConnectionArgs>;

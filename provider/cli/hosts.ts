@@ -18,6 +18,7 @@ type Settings = Record<string, unknown>;
 
 /** One host as written in the file (or derived from the lab): a name and `RootlessDockerNetwork` inputs. */
 export interface HostEntry extends Settings {
+  /** The host's name: unique in the file, used in reports, `--limit` and `--host`. */
   name: string;
 }
 

@@ -31,10 +31,50 @@ export interface RunOptions {
 
 /** What is happening, as it happens. `done` counts the hosts finished so far out of `total`. */
 export type ProgressEvent =
-  | { type: "host-start"; name: string; activity: "planning" | "applying" | "verifying"; wave?: number }
-  | { type: "host-done"; name: string; status: string; done: number; total: number; wave?: number }
-  | { type: "wave-start"; wave: number; waves: number; hosts: string[] }
-  | { type: "wave-done"; wave: number; waves: number; statuses: Record<string, number> };
+  | {
+      /** Work on a host has started. */
+      type: "host-start";
+      /** The host's name in the hosts file. */
+      name: string;
+      /** What is being done there. */
+      activity: "planning" | "applying" | "verifying";
+      /** 1-based wave number (apply only). */
+      wave?: number;
+    }
+  | {
+      /** A host has finished. */
+      type: "host-done";
+      /** The host's name in the hosts file. */
+      name: string;
+      /** Its row's status (`in-sync`, `converged`, `reachable`, `error`, …). */
+      status: string;
+      /** Hosts finished so far, this one included. */
+      done: number;
+      /** Hosts in the run. */
+      total: number;
+      /** 1-based wave number (apply only). */
+      wave?: number;
+    }
+  | {
+      /** A wave of an apply has started. */
+      type: "wave-start";
+      /** 1-based wave number. */
+      wave: number;
+      /** How many waves there are. */
+      waves: number;
+      /** The names of the wave's hosts. */
+      hosts: string[];
+    }
+  | {
+      /** A wave of an apply has ended. */
+      type: "wave-done";
+      /** 1-based wave number. */
+      wave: number;
+      /** How many waves there are. */
+      waves: number;
+      /** How many of its hosts ended with each status. */
+      statuses: Record<string, number>;
+    };
 
 /** An error as shown to people and machines: which host, which step, what failed, what to do, and the evidence. */
 export interface ErrorSummary {
@@ -52,6 +92,7 @@ export interface ErrorSummary {
   evidence: string[];
   /** The remote command that failed, when one did. */
   command?: string;
+  /** The remote command's exit code, when one failed. */
   exitCode?: number;
 }
 
@@ -63,18 +104,25 @@ export const EXIT = { ok: 0, error: 1, differs: 2 } as const;
 /** in-sync: nothing differs; differs: apply would change something; blocked: apply would refuse (capability errors); error: not planned. */
 export type PlanStatus = "in-sync" | "differs" | "blocked" | "error";
 
+/** One host's plan. */
 export interface PlanRow {
+  /** The host's name in the hosts file. */
   name: string;
+  /** What an apply would find (see `PlanStatus`). */
   status: PlanStatus;
   /** `user@host:port`, once connected. */
   host?: string;
+  /** Every setting that differs, at each level (file, effective, running). */
   changes: PlanChange[];
+  /** Capability errors (which block the apply) and warnings. */
   problems: CapabilityProblem[];
+  /** What the running RootlessKit has, read from its command line (absent when the host was not read). */
   running?: RunningNetwork;
   /** What an apply would do now: files, daemon-reload, restart, each with the reason (absent when the host was not read). */
   actions?: PlanActions;
   /** Warnings of this host (host key not checked, linger off, …), also in `problems` when they come from the plan. */
   warnings: string[];
+  /** Why the host could not be planned (status `error`). */
   error?: ErrorSummary;
 }
 
@@ -142,18 +190,32 @@ export async function runPlan(hosts: readonly ResolvedHost[], options: RunOption
 /** unreachable: applied, but verification (not required, so not rolled back) found IPv6 unreachable. */
 export type ApplyStatus = "converged" | "unchanged" | "unreachable" | "failed" | "untouched";
 
+/** One host's apply. */
 export interface ApplyRow {
+  /** The host's name in the hosts file. */
   name: string;
   /** 1-based wave number. */
   wave: number;
+  /** `converged` (written or restarted), `unchanged`, `unreachable`, `failed`, or `untouched` (a later wave not started). */
   status: ApplyStatus;
+  /** `user@host:port`, once connected. */
   host?: string;
+  /** What the apply found differing, and changed. */
   changes: PlanChange[];
   /** The plan made again on the host after the apply (applied hosts only): nothing may be left to do. */
-  after?: { differs: boolean; changes: PlanChange[] };
+  after?: {
+    /** Something still differs (an apply that converged has false). */
+    differs: boolean;
+    /** What still differs. */
+    changes: PlanChange[];
+  };
+  /** The apply restarted the daemon. */
   restarted: boolean;
+  /** The IPv6 check after the apply; null when verification is disabled or the host was not applied. */
   verification: VerificationResult | null;
+  /** Warnings of this host (host key not checked, linger off, …). */
   warnings: string[];
+  /** Why the apply failed (status `failed`). */
   error?: ErrorSummary;
 }
 
@@ -220,13 +282,20 @@ async function applyOne({ name, spec, warnings: inputWarnings }: ResolvedHost, w
 // ---------------------------------------------------------------------------------------------
 // verify
 
+/** reachable: every target answered; unreachable: one did not (see the diagnosis); error: the host could not be checked. */
 export type VerifyStatus = "reachable" | "unreachable" | "error";
 
+/** One host's verification. */
 export interface VerifyRow {
+  /** The host's name in the hosts file. */
   name: string;
+  /** See `VerifyStatus`. */
   status: VerifyStatus;
+  /** The check's result (absent when the host could not be checked). */
   verification?: VerificationResult;
+  /** Warnings of this host (host key not checked, …). */
   warnings: string[];
+  /** Why the host could not be checked (status `error`). */
   error?: ErrorSummary;
 }
 

@@ -102,14 +102,21 @@ export function flagWord(flag: ParsedFlag): string {
 
 /** What the running daemon has in force, read from the RootlessKit command line (the only full truth: the API has no IPv6 flag or MTU). */
 export interface RunningNetwork {
+  /** `--net` of the running RootlessKit; null when none runs. */
   networkDriver: NetworkDriver | null;
+  /** `--port-driver` of the running RootlessKit; null when none runs or it has none. */
   portDriver: PortDriver | null;
+  /** It runs with `--ipv6` (the last `--ipv6[=bool]` wins, as RootlessKit parses it). */
   ipv6: boolean;
+  /** The last `--mtu` on its command line; null when none. */
   mtu: number | null;
+  /** It runs with `--detach-netns`. */
   detachNetns: boolean;
+  /** It runs with `--disable-host-loopback`. */
   disableHostLoopback: boolean;
   /** `--slirp4netns-sandbox` / `--slirp4netns-seccomp` as given; null = not on the command line (RootlessKit's default "false"). */
   slirp4netnsSandbox: string | null;
+  /** `--slirp4netns-seccomp` as given; null = not on the command line. */
   slirp4netnsSeccomp: string | null;
   /** The flags beyond what dockerd-rootless.sh passes itself and beyond the typed inputs: what `extraFlags` gave. */
   extraFlags: string[];

@@ -3,27 +3,40 @@
  * Pure data: nothing here does I/O, and nothing in core/ imports ssh2 or @pulumi/pulumi.
  */
 
+/** Every RootlessKit network driver (`DOCKERD_ROOTLESS_ROOTLESSKIT_NET`), as `networkDriver` accepts them. */
 export const NETWORK_DRIVERS = ["slirp4netns", "pasta", "vpnkit", "lxc-user-nic", "gvisor-tap-vsock"] as const;
+/** A RootlessKit network driver: one of `NETWORK_DRIVERS`. */
 export type NetworkDriver = (typeof NETWORK_DRIVERS)[number];
 
+/** Every RootlessKit port driver (`DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER`), as `portDriver` accepts them. */
 export const PORT_DRIVERS = ["builtin", "slirp4netns", "implicit", "none", "gvisor-tap-vsock"] as const;
+/** A RootlessKit port driver: one of `PORT_DRIVERS`. */
 export type PortDriver = (typeof PORT_DRIVERS)[number];
 
+/** The values of RootlessKit's `--slirp4netns-sandbox` and `--slirp4netns-seccomp`. */
 export type TriState = "auto" | "true" | "false";
 
 /** The validated connection, the fields of @pulumi/command's remote.ConnectionArgs (1.2.1) plus known_hosts handling. */
 export interface ConnectionSpec {
+  /** Host name or address of the SSH server. */
   host: string;
+  /** SSH port (default 22). */
   port: number;
+  /** The non-root user that runs rootless Docker. */
   user: string;
+  /** Password authentication (secret). */
   password?: string;
+  /** Private key text, OpenSSH or PEM (secret). */
   privateKey?: string;
+  /** Passphrase of `privateKey` (secret). */
   privateKeyPassword?: string;
+  /** SSH agent socket; the default is `SSH_AUTH_SOCK`, and an agent alone is enough. */
   agentSocketPath?: string;
   /** Dial attempts before giving up; -1 = unlimited (as @pulumi/command). */
   dialErrorLimit: number;
   /** Seconds per dial attempt. */
   perDialTimeout: number;
+  /** A bastion to connect through, checked the same way (its own host key). */
   proxy?: Omit<ConnectionSpec, "proxy">;
   /** OpenSSH public-key line (`ssh-ed25519 AAAA…`) or `SHA256:…` fingerprint. */
   hostKey?: string;
@@ -33,6 +46,7 @@ export interface ConnectionSpec {
   dangerouslySkipHostKeyVerification?: boolean;
 }
 
+/** An address every host must reach after an apply, checked from the RootlessKit namespace. */
 export interface VerifyTarget {
   /** IPv6 address (no brackets). */
   address: string;
@@ -42,9 +56,11 @@ export interface VerifyTarget {
   icmp: boolean;
 }
 
+/** What to check after each apply, and whether a failure rolls it back. */
 export interface VerifySpec {
   /** false = do not verify at all. */
   enabled: boolean;
+  /** The addresses to reach (all of them must answer). */
   targets: VerifyTarget[];
   /** Fail (and roll back) the apply when a target is unreachable. */
   required: boolean;
@@ -78,6 +94,7 @@ export interface NetworkSpec {
 
 /** Time limits of the remote execs, in seconds. */
 export interface TimeLimits {
+  /** Reading the host (the facts script). */
   factsSeconds: number;
   /** Apply, delete and rollback scripts (lock wait and daemon start included). */
   applySeconds: number;
@@ -184,18 +201,23 @@ export interface HostFacts {
 
 export type DiffLevel = "file" | "effective" | "running";
 
+/** One setting that differs between what is declared and what the host has, at one level. */
 export interface PropertyChange {
+  /** `file`: our drop-in's text; `effective`: what systemd would give the unit now; `running`: what the running RootlessKit has. */
   level: DiffLevel;
   /** Input name (`networkDriver`) or variable (`DOCKERD_ROOTLESS_ROOTLESSKIT_NET`). */
   property: string;
   /** undefined = absent / unset. */
   desired?: string;
+  /** The host's value at this level; undefined = absent / unset. */
   actual?: string;
   /** Why, when not obvious: e.g. "overridden by ~/.config/systemd/user/docker.service.d/zz-local.conf". */
   cause?: string;
 }
 
+/** Something the host lacks or does that an apply must know: an error blocks the apply before anything is written, a warning does not. */
 export interface CapabilityProblem {
+  /** `error`: the apply is refused on this host; `warning`: it goes ahead. */
   severity: "error" | "warning";
   /** What was found and what is needed, e.g. "rootlesskit 2.0.2 starts pasta without IPv6; needs ≥ 2.3.0". */
   message: string;
@@ -245,32 +267,54 @@ export const DIAGNOSES = [
 /** Why a verification path (or the whole verification) is reachable or not; see `DIAGNOSES`. */
 export type Diagnosis = (typeof DIAGNOSES)[number];
 
+/** What one target answered from one path. */
 export interface TargetResult {
+  /** The target's IPv6 address. */
   address: string;
+  /** The TCP port tried; absent for an ICMP-only target. */
   tcpPort?: number;
+  /** An ICMPv6 echo was answered; null when not tried. */
   icmp: boolean | null;
+  /** The TCP connection succeeded; null when not tried. */
   tcp: boolean | null;
+  /** Round-trip time of the echo in milliseconds; null without an answer. */
   rttMs: number | null;
 }
 
+/** The verification from one place: the RootlessKit namespace, or a bridge container. */
 export interface PathResult {
   /** "namespace" = the RootlessKit network namespace; "container" = a bridge container. */
   path: "namespace" | "container";
+  /** Every target answered from this path. */
   reachable: boolean;
+  /** Why it is reachable or not (see `DIAGNOSES` and the README's "Diagnoses"). */
   diagnosis: Diagnosis;
+  /** What was seen, in words (the address found, the target that did not answer, …). */
   detail: string;
+  /** The global IPv6 addresses of the path's interface. */
   addresses: string[];
+  /** Its IPv6 default route; null when there is none. */
   defaultRoute: string | null;
+  /** Each target's answers. */
   targets: TargetResult[];
 }
 
+/** The IPv6 check of one host: reachable only when every target answered from every path. */
 export interface VerificationResult {
+  /** Every target answered from every path. */
   reachable: boolean;
+  /** ICMPv6 echoes were sent and every one was answered. */
   icmp: boolean;
+  /** TCP connections were tried and every one succeeded. */
   tcp: boolean;
+  /** The slowest echo's round-trip time in milliseconds; null without one. */
   rttMs: number | null;
+  /** When the check ran (ISO 8601, UTC, seconds). */
   checkedAt: string;
+  /** The first failing path's diagnosis, or `reachable`. */
   diagnosis: Diagnosis;
+  /** What was seen, in words. */
   detail: string;
+  /** Each path checked (empty when the check did not finish). */
   paths: PathResult[];
 }

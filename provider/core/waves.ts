@@ -5,6 +5,7 @@
  */
 import type { InputProblem, Validation } from "./types";
 
+/** How a rollout is split into waves: every host of a wave restarts together, a wave starts when the previous one applied and verified. */
 export interface WaveOptions {
   /** Hosts per wave. */
   batchSize?: number;

@@ -10,13 +10,17 @@ export interface HostErrorDetails {
   step: string;
   /** The remote command that failed, when one did (never contains credentials). */
   command?: string;
+  /** The remote command's exit code, when one failed. */
   exitCode?: number;
   /** The stderr or journal lines that explain the failure. */
   evidence?: string[];
+  /** The underlying error, kept as the error's `cause`. */
   cause?: unknown;
 }
 
+/** The base of every error this package throws: which host, which step, what failed and what to do (`message` holds all of it for people). */
 export abstract class RootlessDockerError extends Error {
+  /** The class's name (`CapabilityError`, …): what the `is…Error` guards check. */
   abstract override readonly name: string;
   /** `user@host:port` of the host the error concerns. */
   readonly host: string;
@@ -26,8 +30,11 @@ export abstract class RootlessDockerError extends Error {
   readonly summary: string;
   /** What to do about it. */
   readonly fix: string;
+  /** The remote command that failed, when one did (never contains credentials). */
   readonly command?: string;
+  /** Its exit code, when one failed. */
   readonly exitCode?: number;
+  /** The remote stderr or journal lines that explain it (may be empty). */
   readonly evidence: string[];
 
   constructor(summary: string, hint: string, details: HostErrorDetails) {
@@ -55,6 +62,7 @@ function formatMessage(summary: string, hint: string, details: HostErrorDetails)
   return lines.join("\n");
 }
 
+/** True for any error of this package, also one from another copy of it (checks the fields, not `instanceof`). */
 export function isRootlessDockerError(value: unknown): value is RootlessDockerError {
   return (
     typeof value === "object" &&
@@ -65,6 +73,7 @@ export function isRootlessDockerError(value: unknown): value is RootlessDockerEr
   );
 }
 
+/** True for an error of this package whose `name` is `name`. */
 export function hasErrorName(value: unknown, name: string): boolean {
   return isRootlessDockerError(value) && value.name === name;
 }
