@@ -1,8 +1,8 @@
 /**
  * examples/go — a Pulumi Go program compiled against the SDK generated from plugin/schema.json — built by the
  * project's language host (`go build`, modules from the cache only) and run by the real `pulumi` CLI against a real
- * lab host: preview names the create and the restart, up converges, nothing is left to change, destroy gives the
- * original file back.
+ * lab host: preview names the create and the restart, up converges, nothing is left to change, a hand edit shows in a
+ * plain `pulumi preview` with the property named, destroy gives the original file back.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 
 process.env.RDL_LAB = "plugingo";
 import { labDown } from "../../lab/api";
+import { DROP_IN, userCommand } from "../helpers/host-state";
 import { assertCreatePreview, bootExample, ORIGINAL, type PluginExample } from "../helpers/plugin-example";
 import { PROJECT_ROOT } from "../helpers/provider-host";
 import { ensureTools, goProgramEnvironment } from "../../tools/pulumi/build";
@@ -38,7 +39,7 @@ describe("examples/go through the real pulumi CLI, the generated Go SDK and the 
     await assertCreatePreview(example, out);
   });
 
-  it("up converges the host and leaves nothing to change; destroy gives back the drop-in", async () => {
+  it("up converges the host and leaves nothing to change", async () => {
     await example.ok(["up", "--yes", "--skip-preview", ...CLI]);
     assert.match(await example.dropIn(), /DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns/);
     assert.match(await example.rootlesskit(), /--ipv6/);
@@ -46,6 +47,20 @@ describe("examples/go through the real pulumi CLI, the generated Go SDK and the 
     assert.deepEqual(outputs, { networkDriverInEffect: "slirp4netns", ipv6InEffect: true, ipv6Reachable: true });
     const check = await example.run(["preview", "--expect-no-changes", ...CLI]);
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+  });
+
+  it("a hand edit of the drop-in shows in a plain `pulumi preview`, the property named with its level", async (t) => {
+    await userCommand(example.host, `sed -i 's/ROOTLESSKIT_NET=slirp4netns/ROOTLESSKIT_NET=pasta/' ${DROP_IN}`);
+    const plain = await example.ok(["preview", ...CLI]);
+    t.diagnostic(plain);
+    assert.match(plain, /~ {2}rootless-docker:index:Network network update \[diff: ~networkDriver\]/);
+    assert.match(plain, /file: networkDriver \(DOCKERD_ROOTLESS_ROOTLESSKIT_NET\): pasta → slirp4netns/);
+    assert.match(plain, /~ 1 to update/);
+    const check = await example.run(["preview", "--expect-no-changes", ...CLI]);
+    assert.notEqual(check.exitCode, 0, "drift fails --expect-no-changes");
+  });
+
+  it("destroy gives back the drop-in as it was before, hand edit or not", async () => {
     await example.ok(["destroy", "--yes", "--skip-preview", ...CLI]);
     assert.equal(await example.dropIn(), ORIGINAL);
   });
