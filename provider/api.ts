@@ -157,7 +157,18 @@ export type FailedDocument = DocumentBase & {
   exitCode: 1;
 };
 
-/** Checks the hosts and their inputs without connecting anywhere: every problem at once, where it is written. */
+/**
+ * Checks the hosts and their inputs without connecting anywhere: every problem at once, where it is written.
+ *
+ * @example
+ * ```ts
+ * import { validate } from "pulumi-rootless-docker";
+ *
+ * const checked = validate("hosts.yaml");
+ * for (const error of checked.errors) console.error(`${error.property ?? error.file}: ${error.message} ${error.fix}`);
+ * console.log(checked.hosts.map((host) => `${host.name} ${host.host}`));
+ * ```
+ */
 export function validate(input: HostsInput, options: RunOptions = {}): ValidateDocument {
   const hosts = resolve(input, options);
   if (!hosts.ok) return { ...failed("validate", hosts.problems, hosts.source), hosts: [] } as ValidateDocument;
@@ -167,7 +178,22 @@ export function validate(input: HostsInput, options: RunOptions = {}): ValidateD
   };
 }
 
-/** Reads every host and reports what differs (file / effective / running) and what would block an apply. Changes nothing. */
+/**
+ * Reads every host and reports what differs (file / effective / running) and what would block an apply. Changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { plan } from "pulumi-rootless-docker";
+ *
+ * const result = await plan("hosts.yaml", { limit: ["docker-1"], onProgress: (event) => console.error(event.type) });
+ * if (!("hosts" in result)) throw new Error(result.errors.map((error) => error.message).join("\n"));
+ * for (const row of result.hosts) {
+ *   console.log(row.name, row.status, row.changes.map((change) => `${change.input ?? change.property}: ${change.actual} -> ${change.desired}`));
+ * }
+ * console.log(`an apply would restart: ${result.summary.restart.join(", ") || "none"}`);
+ * process.exitCode = result.exitCode; // 0 in sync, 2 differs, 1 error
+ * ```
+ */
 export async function plan(input: HostsInput, options: PlanOptions = {}): Promise<PlanDocument | FailedDocument> {
   const hosts = resolve(input, options);
   if (!hosts.ok) return failed("plan", hosts.problems, hosts.source);
@@ -175,7 +201,19 @@ export async function plan(input: HostsInput, options: PlanOptions = {}): Promis
   return document(report, hosts.warnings, report.hosts);
 }
 
-/** Converges the hosts wave by wave (a wave starts when the previous one applied and verified) and verifies each. */
+/**
+ * Converges the hosts wave by wave (a wave starts when the previous one applied and verified) and verifies each.
+ *
+ * @example
+ * ```ts
+ * import { apply } from "pulumi-rootless-docker";
+ *
+ * const result = await apply("hosts.yaml", { batchSize: 2, canary: true });
+ * if (!("hosts" in result)) throw new Error(result.errors.map((error) => error.message).join("\n"));
+ * for (const row of result.hosts) console.log(row.name, `wave ${row.wave}`, row.status, row.restarted ? "restarted" : "", row.error?.fix ?? "");
+ * if (result.stoppedAtWave !== undefined) console.error(`stopped at wave ${result.stoppedAtWave}`);
+ * ```
+ */
 export async function apply(input: HostsInput, options: ApplyOptions = {}): Promise<ApplyDocument | FailedDocument> {
   const hosts = resolve(input, options);
   if (!hosts.ok) return failed("apply", hosts.problems, hosts.source);
@@ -185,7 +223,21 @@ export async function apply(input: HostsInput, options: ApplyOptions = {}): Prom
   return document(report, hosts.warnings, report.hosts);
 }
 
-/** Checks IPv6 reachability from each host's RootlessKit namespace (and bridge container when managed). Changes nothing. */
+/**
+ * Checks IPv6 reachability from each host's RootlessKit namespace (and bridge container when managed). Changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { verify } from "pulumi-rootless-docker";
+ *
+ * const result = await verify({
+ *   defaults: { networkDriver: "pasta", ipv6: true, connection: { user: "ci", agentSocketPath: "/run/ci/agent.sock" } },
+ *   hosts: [{ name: "docker-1", connection: { host: "192.0.2.11", hostKey: "ssh-ed25519 AAAA…" } }],
+ * });
+ * if (!("hosts" in result)) throw new Error(result.errors.map((error) => error.message).join("\n"));
+ * for (const row of result.hosts) console.log(row.name, row.status, row.verification?.diagnosis, row.verification?.rttMs);
+ * ```
+ */
 export async function verify(input: HostsInput, options: RunOptions = {}): Promise<VerifyDocument | FailedDocument> {
   const hosts = resolve(input, options);
   if (!hosts.ok) return failed("verify", hosts.problems, hosts.source);
@@ -203,6 +255,16 @@ export interface ScriptOptions extends RunOptions {
  * The shell script the engine would run on one host for `step`, to run by hand (`ssh HOST sh < script`). `facts` and
  * `verify` depend only on the inputs; `apply` connects, reads the facts and plans, as an apply does, and returns the
  * apply script it would then run (null when the host is in sync). Changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from "node:fs";
+ * import { script } from "pulumi-rootless-docker";
+ *
+ * const facts = await script("hosts.yaml", "facts", { host: "docker-1" });
+ * if (!("script" in facts) || facts.script === null) throw new Error(facts.errors.map((error) => error.message).join("\n"));
+ * writeFileSync("facts.sh", facts.script); // then: ssh dev@docker-1 sh < facts.sh
+ * ```
  */
 export async function script(input: HostsInput, step: ScriptDocument["step"], options: ScriptOptions = {}): Promise<ScriptDocument | FailedDocument> {
   const hosts = resolve(input, options);
