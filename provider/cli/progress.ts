@@ -35,7 +35,9 @@ export function createProgress(output: ProgressOutput, now: () => number = Date.
     const names = [...running.keys()];
     const activity = running.get(names[0])!;
     const list = names.slice(0, 4).join(", ") + (names.length > 4 ? `, +${names.length - 4}` : "");
-    output.write(`\r\x1b[2K${elapsed()} ${counts.done}/${counts.total} done; ${activity}: ${list}`);
+    // The total is known from the first finished host on: before that "0/0 done" would say nothing.
+    const done = counts.total > 0 ? `${counts.done}/${counts.total} done; ` : "";
+    output.write(`\r\x1b[2K${elapsed()} ${done}${activity}: ${list}`);
     shown = true;
   };
   const line = (text: string) => {
