@@ -183,7 +183,11 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
   const positionalCount = command === "script" ? 2 : 1;
   if (positionals.length > positionalCount) return error(`unexpected argument "${positionals[positionalCount]}"`);
   const misplaced = [...values.keys()].find((name) => name !== "version" && !OPTIONS.find((option) => option.name === name)!.commands.includes(command));
-  if (misplaced) return error(`--${misplaced} does not apply to ${command}`);
+  if (misplaced) {
+    // `plan --host FILE` is a typo of --hosts, not a request for script's --host: say so.
+    const near = closest(misplaced, OPTIONS.filter((option) => option.commands.includes(command)).map((option) => option.name));
+    return error(`--${misplaced} does not apply to ${command}`, `${near ? `did you mean --${near}? ` : ""}see: rootless-docker-net help ${command}`);
+  }
   if (values.has("version")) return error("--version takes no command", "run: rootless-docker-net --version");
 
   const hosts = values.get("hosts");

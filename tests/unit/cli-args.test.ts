@@ -59,6 +59,10 @@ describe("parseCliArgs", () => {
     assert.match(mistake(["apply", "--lab", "--batch-size", "0"]).message, /--batch-size must be a whole number ≥ 1/);
     assert.match(mistake(["apply", "--lab", "--concurrency", "two"]).message, /--concurrency/);
     assert.match(mistake(["plan", "--lab", "--batch-size", "2"]).message, /--batch-size does not apply to plan/);
+    const typo = mistake(["plan", "--host", "hosts.yaml"]);
+    assert.equal(typo.message, "--host does not apply to plan");
+    assert.equal(typo.fix, "did you mean --hosts? see: rootless-docker-net help plan");
+    assert.equal(mistake(["plan", "--lab", "--canary", "1"]).fix, "see: rootless-docker-net help plan");
     assert.match(mistake(["plan", "--lab", "--password", "x"]).message, /unknown option --password/);
     assert.match(mistake(["plan", "--lab", "--json=yes"]).message, /--json takes no value/);
     assert.match(mistake(["plan", "--lab", "--limit", "a,,b"]).message, /--limit has an empty name/);
