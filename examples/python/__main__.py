@@ -19,6 +19,8 @@ network = rootless_docker.Network(
         "targets": [{"address": config.require("verifyTarget"), "tcp_port": config.get_int("verifyTcpPort") or 443}],
         "required": True,
     },
+    # Adopts a host that already has the drop-in (its id: user@host:port/unit/dropInName) instead of creating it.
+    opts=pulumi.ResourceOptions(import_=config.get("importId")),
 )
 
 pulumi.export("networkDriverInEffect", network.network_driver_in_effect)

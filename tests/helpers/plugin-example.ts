@@ -98,3 +98,35 @@ export async function assertCreatePreview(example: PluginExample, output: string
   assert.match(found, /file: networkDriver \(DOCKERD_ROOTLESS_ROOTLESSKIT_NET\): \(unset\) → slirp4netns/);
   assert.equal(await example.dropIn(), ORIGINAL, "a preview writes nothing");
 }
+
+/** Pulumi's marker of a secret in `pulumi stack export` (sdk/go/common/resource/sig). */
+const SECRET_SIG = { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270" };
+
+/** The id Create returns and import takes, for the example's host and the default unit and drop-in. */
+export function networkId(example: PluginExample): string {
+  return `dev@${example.host.address}:${example.host.port}/docker.service/override.conf`;
+}
+
+/** Gives the stack the provider-level connection (host key, and the private key as a secret): import reads the
+ * host before any of the program's inputs reach the plugin, so its credentials must come from here. */
+export async function configureProviderConnection(example: PluginExample, stack: string): Promise<void> {
+  await example.ok(["config", "set", "--stack", stack, "--path", "rootless-docker:connection.hostKey", "--", example.host.hostPublicKey]);
+  await example.ok(["config", "set", "--stack", stack, "--secret", "--path", "rootless-docker:connection.privateKey", "--", readFileSync(example.host.privateKeyPath, "utf8")]);
+}
+
+/** The Network of the stack as `pulumi stack export` has it; the export holds no private key in plain text. */
+export async function exportedNetwork(example: PluginExample, stack: string): Promise<{ id: string; inputs: Record<string, unknown>; outputs: Record<string, unknown> }> {
+  const exported = await example.ok(["stack", "export", "--stack", stack]);
+  assert.doesNotMatch(exported, /BEGIN OPENSSH/, "no credential in plain text in the state");
+  const resources = (JSON.parse(exported) as { deployment: { resources: { type: string; id: string; inputs: Record<string, unknown>; outputs: Record<string, unknown> }[] } }).deployment.resources;
+  const found = resources.filter((resource) => resource.type === "rootless-docker:index:Network");
+  assert.equal(found.length, 1, exported);
+  return found[0]!;
+}
+
+/** The outputs' connection (which holds the provider's credentials) is a secret in the state. */
+export function assertSecretConnection(outputs: Record<string, unknown>): void {
+  const connection = outputs.connection as Record<string, unknown>;
+  assert.deepEqual({ ...connection, ciphertext: undefined }, { ...SECRET_SIG, ciphertext: undefined }, JSON.stringify(connection));
+  assert.equal(typeof connection.ciphertext, "string");
+}

@@ -2,7 +2,8 @@
  * examples/python — a Pulumi Python program using the SDK generated from plugin/schema.json — run by the real
  * `pulumi` CLI (its Python programs started by the project's language host, with the `pulumi` package 3.248.0 from
  * PyPI in the program's virtualenv) against a real lab host: preview, up, a second up that changes nothing, a hand
- * edit that a plain `pulumi preview` names by property, and destroy giving the original file back.
+ * edit that a plain `pulumi preview` names by property, the `import` resource option adopting the drop-in, and destroy
+ * giving the original file back.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -11,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 process.env.RDL_LAB = "pluginpython";
 import { labDown } from "../../lab/api";
 import { DROP_IN, userCommand } from "../helpers/host-state";
-import { assertCreatePreview, bootExample, diagnostics, ORIGINAL, type PluginExample } from "../helpers/plugin-example";
+import { assertCreatePreview, assertSecretConnection, bootExample, configureProviderConnection, diagnostics, exportedNetwork, networkId, ORIGINAL, type PluginExample } from "../helpers/plugin-example";
 import { PROJECT_ROOT } from "../helpers/provider-host";
 import { ensureTools } from "../../tools/pulumi/build";
 import { generateSdks, pythonVirtualenv } from "../../tools/pulumi/sdk";
@@ -19,6 +20,7 @@ import { generateSdks, pythonVirtualenv } from "../../tools/pulumi/sdk";
 const EXAMPLE = join(PROJECT_ROOT, "examples", "python");
 const STACK = "e2e-test";
 const CLI = ["--non-interactive", "--stack", STACK];
+const ADOPT_STACK = "e2e-test-adopt";
 
 describe("examples/python through the real pulumi CLI, the generated Python SDK and the rootless-docker plugin", { timeout: 1_800_000 }, () => {
   let example: PluginExample;
@@ -59,6 +61,33 @@ describe("examples/python through the real pulumi CLI, the generated Python SDK 
     assert.equal(await example.invocationId(), before);
     const check = await example.run(["preview", "--expect-no-changes", ...CLI]);
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+  });
+
+  it("the `import` resource option adopts the drop-in with the host's inputs; the host is untouched", async (t) => {
+    const adopt = ["--non-interactive", "--stack", ADOPT_STACK];
+    await example.configure(ADOPT_STACK);
+    await configureProviderConnection(example, ADOPT_STACK);
+    await example.ok(["config", "set", ...adopt.slice(1), "importId", "--", networkId(example)]);
+    const file = await example.dropIn();
+    const invocation = await example.invocationId();
+    const out = await example.ok(["up", "--yes", ...adopt]);
+    t.diagnostic(out);
+    assert.match(out, /= {2}rootless-docker:index:Network network imported/);
+    // The program declares verify, which the host cannot show: the import is followed by an update of the state only.
+    assert.match(out, /~ {2}rootless-docker:index:Network network updated \([^)]*\) \[diff: ~verify\]/);
+    assert.match(out, /= 1 imported/);
+    assert.doesNotMatch(out, /restarted/);
+    const state = await exportedNetwork(example, ADOPT_STACK);
+    assert.equal(state.id, networkId(example));
+    assert.equal(state.inputs.networkDriver, "slirp4netns");
+    assert.equal(state.inputs.ipv6, true);
+    assertSecretConnection(state.outputs);
+    assert.equal(await example.dropIn(), file, "import writes nothing");
+    assert.equal(await example.invocationId(), invocation, "import restarts nothing");
+    const check = await example.run(["preview", "--expect-no-changes", ...adopt]);
+    assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+    // Forget the adopted copy without touching the host: the first stack still manages it.
+    await example.ok(["stack", "rm", ADOPT_STACK, "--force", "--yes", "--non-interactive"]);
   });
 
   it("a hand edit of the drop-in shows in a plain `pulumi preview`, the property named with its level", async (t) => {
