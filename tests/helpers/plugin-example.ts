@@ -99,6 +99,21 @@ export async function assertCreatePreview(example: PluginExample, output: string
   assert.equal(await example.dropIn(), ORIGINAL, "a preview writes nothing");
 }
 
+/**
+ * Edits the example's drop-in by hand (slirp4netns → pasta) and checks that a plain `pulumi preview` shows it as an
+ * update of networkDriver, with the level and both values, and that `--expect-no-changes` fails. Returns the output.
+ */
+export async function assertHandEditInPlainPreview(example: PluginExample, cli: string[]): Promise<string> {
+  await userCommand(example.host, `sed -i 's/ROOTLESSKIT_NET=slirp4netns/ROOTLESSKIT_NET=pasta/' ${DROP_IN}`);
+  const plain = await example.ok(["preview", ...cli]);
+  assert.match(plain, /~ {2}rootless-docker:index:Network network update \[diff: ~networkDriver\]/);
+  assert.match(plain, /file: networkDriver \(DOCKERD_ROOTLESS_ROOTLESSKIT_NET\): pasta → slirp4netns/);
+  assert.match(plain, /~ 1 to update/);
+  const check = await example.run(["preview", "--expect-no-changes", ...cli]);
+  assert.notEqual(check.exitCode, 0, "drift fails --expect-no-changes");
+  return plain;
+}
+
 /** Pulumi's marker of a secret in `pulumi stack export` (sdk/go/common/resource/sig). */
 const SECRET_SIG = { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270" };
 
