@@ -16,6 +16,7 @@ import {
   removeHostNetwork,
   removeInstanceNetwork,
   setLinkImpairment as applyImpairment,
+  targetLogPath,
   targetServers,
   type LinkImpairment,
 } from "./network";
@@ -271,6 +272,29 @@ export async function unblockTarget(name: string): Promise<void> {
   const { host } = record(name);
   const routes = await runChecked(["ip", "-n", host.netns, "-6", "route", "show", "type", "blackhole", `${host.target.ipv6}/128`], name, "find the target's block");
   if (routes.stdout.trim() !== "") await runChecked(["ip", "-n", host.netns, "-6", "route", "del", "blackhole", `${host.target.ipv6}/128`], name, "unblock the target");
+}
+
+/** A TCP connection the instance's target accepted: from which host (null: none of this instance's) and when. */
+export interface TargetConnection {
+  host: string | null;
+  from: string;
+  /** CLOCK_MONOTONIC in µs, the clock of the hosts' `ExecMainStartTimestampMonotonic`. */
+  atUs: number;
+}
+
+/** Every connection the target accepted since the instance came up, oldest first: when verifications reached it. */
+export function targetConnections(): TargetConnection[] {
+  const instance = currentInstance();
+  const path = targetLogPath(instance);
+  if (!existsSync(path)) return [];
+  const hostOf = new Map(readState(instance).hosts.flatMap((host) => {
+    const naming = hostNaming(instance, host.index);
+    return [naming.ipv4, naming.ipv6].map((address) => [address, host.name] as const);
+  }));
+  return readFileSync(path, "utf8").split("\n").flatMap((line) => {
+    const match = /^connection from (\S+) at (\d+)$/.exec(line);
+    return match ? [{ host: hostOf.get(match[1]) ?? null, from: match[1], atUs: Number(match[2]) }] : [];
+  });
 }
 
 /** tc netem on both ends of the host's link (each direction gets the delay and the loss). */

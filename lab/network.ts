@@ -70,17 +70,20 @@ export async function ensureHub(instance: Instance): Promise<void> {
   await setNetnsSysctl(hub, "net.ipv6.conf.all.forwarding", "1", owner);
 }
 
-/** Starts the target's TCP service in the hub (detached) unless its recorded pid still runs; returns the pid. */
+/** Where the target server writes its output (its connections, see target-server.ts). */
+export const targetLogPath = (instance: Instance) => join(instance.stateDir, "target.log");
+
 /** The instance's target server processes, found by what they run. */
 export function targetServers(instance: Instance) {
   return processesWhere((argv) => argv.some((arg) => arg.endsWith("target-server.js")) && argv.includes(instance.target.ipv6));
 }
 
+/** Starts the target's TCP service in the hub (detached) unless its recorded pid still runs; returns the pid. */
 export async function ensureTarget(instance: Instance, recordedPid: number | undefined): Promise<number> {
   // A recorded pid counts only while it is still our server: after a crash the number may be another process's.
   const running = targetServers(instance);
   if (recordedPid !== undefined && running.some((process) => process.pid === recordedPid)) return recordedPid;
-  const logPath = join(instance.stateDir, "target.log");
+  const logPath = targetLogPath(instance);
   const logFd = openSync(logPath, "a");
   const child = spawn(
     "ip",
