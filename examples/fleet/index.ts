@@ -41,7 +41,7 @@ const fleet = new RootlessDockerFleet("docker-network", {
     networkDriver: "pasta",
     portDriver: "implicit",
     ipv6: true,
-    mtu: 65520,
+    mtu: config.getNumber("mtu") ?? 65520,
     pastaIpv6Compat: config.getBoolean("pastaIpv6Compat") ?? false,
     verify: {
       targets: [{ address: config.require("verifyTarget"), tcpPort: config.getNumber("verifyTcpPort") ?? 443 }],
