@@ -2,8 +2,10 @@
  * `examples/fleet` under the real Pulumi engine on four lab hosts: a canary, then waves of two. A host whose
  * required verification fails for real (the lab's target made unreachable from it) is rolled back and stops
  * every later wave, which keeps its files and its running daemon; the error names the hosts done, failed and
- * untouched. Once that host is repaired, a second `pulumi up` finishes the rollout wave after wave. The restart
- * order is read on the hosts (each unit's InvocationID and start time on the shared monotonic clock).
+ * untouched. Once that host is repaired, a second `pulumi up` finishes the rollout wave after wave. Then a changed
+ * input (the `mtu` config) rolls out in one uninterrupted `pulumi up`: canary, wave, wave. The restart order is read
+ * on the hosts (each unit's InvocationID and start time on the shared monotonic clock), each verification's end in
+ * the lab target's connection log (same clock), and the engine's own order in its event log.
  *
  * The example's `remote.Command` prerequisites are off (`prerequisites: false`): the `command` provider plugin
  * cannot be built here (the Go module proxy refuses github.com/pulumi/pulumi-command), and the lab hosts are
@@ -21,7 +23,7 @@ import { pulumi } from "../helpers/pulumi-cli";
 
 process.env.RDL_LAB = "rdlfleetpulumi";
 // Loaded after RDL_LAB is set: the lab picks its instance from the environment.
-const { blockTarget, labDown, labUp, unblockTarget, userExec } = require("../../lab/api") as typeof import("../../lab/api");
+const { blockTarget, labDown, labUp, targetConnections, unblockTarget, userExec } = require("../../lab/api") as typeof import("../../lab/api");
 
 const DROP_IN = "~/.config/systemd/user/docker.service.d/override.conf";
 
@@ -34,11 +36,19 @@ async function unitState(host: string): Promise<{ invocation: string; startedUs:
   return { invocation: value("InvocationID"), startedUs: Number(value("ExecMainStartTimestampMonotonic")), dropIn };
 }
 
+/** What this test reads of an engine event (`pulumi up --event-log FILE` writes one JSON object a line). */
+interface EngineEvent {
+  sequence: number;
+  resourcePreEvent?: { metadata: { urn: string }; planning?: boolean };
+  resOutputsEvent?: { metadata: { urn: string }; planning?: boolean };
+}
+
 describe("examples/fleet with the real engine", { timeout: 1_800_000 }, () => {
   let hosts: LabHost[];
   let work: string;
   let project: string;
-  const run = (...args: string[]) => pulumi(args, { cwd: project, stateDir: join(work, "state") });
+  const cli = (args: string[], env?: Record<string, string>) => pulumi(args, { cwd: project, stateDir: join(work, "state"), env });
+  const run = (...args: string[]) => cli(args);
   const states = async () => Object.fromEntries(await Promise.all(hosts.map(async (host) => [host.name, await unitState(host.name)] as const)));
 
   before(async () => {
@@ -122,5 +132,57 @@ describe("examples/fleet with the real engine", { timeout: 1_800_000 }, () => {
 
     const preview = await run("preview", "--expect-no-changes", "--non-interactive");
     assert.equal(preview.exitCode, 0, `${preview.stdout}\n${preview.stderr}`);
+  });
+
+  it("rolls a changed input out in one uninterrupted up: each wave restarts only after every host of the one before restarted and verified", async () => {
+    const names = hosts.map((host) => host.name);
+    const [canary, second, failing, last] = names;
+    const waves = [[canary], [second, failing], [last]];
+    const planned = await run("stack", "output", "waves", "--json");
+    assert.equal(planned.exitCode, 0, planned.stderr);
+    assert.deepEqual(JSON.parse(planned.stdout), waves, "the example's waves are not a canary, then two hosts at a time");
+
+    const before = await states();
+    const set = await run("config", "set", "mtu", "9000");
+    assert.equal(set.exitCode, 0, set.stderr);
+    const eventLog = join(work, "mtu-up-events.jsonl");
+    // --event-log exists only with PULUMI_DEBUG_COMMANDS (as the Automation API runs the CLI).
+    const up = await cli(["up", "--yes", "--skip-preview", "--non-interactive", "--event-log", eventLog], { PULUMI_DEBUG_COMMANDS: "true" });
+    assert.equal(up.exitCode, 0, `${up.stdout}\n${up.stderr}`);
+
+    const after = await states();
+    for (const name of names) {
+      assert.notEqual(after[name].invocation, before[name].invocation, `${name} was not restarted`);
+      assert.match(after[name].dropIn, /DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=9000/, `${name} did not get the new MTU`);
+    }
+    // A verification ends with its last successful probe: the host's last connection to the lab's target since its restart.
+    const connections = targetConnections();
+    const verifiedUs = Object.fromEntries(names.map((name) => {
+      const times = connections.filter((connection) => connection.host === name && connection.atUs > after[name].startedUs).map((connection) => connection.atUs);
+      assert.ok(times.length > 0, `${name}'s verification did not reach the target after its restart`);
+      return [name, Math.max(...times)] as const;
+    }));
+    // The engine's order: a step starts with its resourcePreEvent and ends (applied and verified) with its resOutputsEvent.
+    const events = readFileSync(eventLog, "utf8").split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line) as EngineEvent);
+    const sequenceOf = (kind: "resourcePreEvent" | "resOutputsEvent", name: string) => {
+      const event = events.find((candidate) => candidate[kind]?.planning !== true && candidate[kind]?.metadata.urn.endsWith(`::docker-network-${name}`));
+      assert.ok(event, `no ${kind} for ${name} in the event log`);
+      return event.sequence;
+    };
+    for (let wave = 1; wave < waves.length; wave++) {
+      for (const name of waves[wave]) {
+        for (const previous of waves[wave - 1]) {
+          assert.ok(after[name].startedUs > verifiedUs[previous], `${name} (wave ${wave + 1}) restarted before ${previous} (wave ${wave}) had finished verifying`);
+          assert.ok(sequenceOf("resourcePreEvent", name) > sequenceOf("resOutputsEvent", previous), `the engine started ${name} (wave ${wave + 1}) before ${previous} (wave ${wave}) had finished`);
+        }
+      }
+    }
+
+    const preview = await run("preview", "--expect-no-changes", "--non-interactive");
+    assert.equal(preview.exitCode, 0, `${preview.stdout}\n${preview.stderr}`);
+    const again = await run("up", "--yes", "--skip-preview", "--non-interactive");
+    assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
+    const settled = await states();
+    for (const name of names) assert.equal(settled[name].invocation, after[name].invocation, `the second up restarted ${name}`);
   });
 });
