@@ -8,7 +8,8 @@ import { run, runChecked } from "../lab/exec";
 import { currentInstance, hostNaming } from "../lab/instance";
 import type { LabHost } from "../lab/api";
 import { BenchError } from "./bench-error";
-import { type Endpoint, timed } from "./measure";
+import type { Endpoint } from "./measure";
+import { runMeasured } from "./memory";
 
 const ANSIBLE_DIR = join(__dirname, "..", "..", "bench", "ansible");
 /** Lab hosts are debootstrap minbase without Python; Ansible modules need one on the target. */
@@ -53,6 +54,8 @@ export interface AnsibleRun {
   wallMs: number;
   /** ssh invocations (each one session with one command: a round trip) per host. */
   roundTripsPerHost: number;
+  /** Peak memory of ansible-playbook's process tree (its workers and ssh clients; a ControlPersist master leaves the tree once it detaches). */
+  peakRssKiB: number;
 }
 
 /**
@@ -89,7 +92,7 @@ export async function runAnsibleCheck(endpoints: readonly Endpoint[], environmen
     ANSIBLE_LOCAL_TEMP: join(runDir, "tmp"),
     ANSIBLE_HOME: join(runDir, "home"),
   };
-  const { value: result, wallMs } = await timed(() => run(argv, { env, timeoutMs: 10 * 60_000 }));
+  const { result, wallMs, memory } = await runMeasured(argv, { env, timeoutMs: 10 * 60_000 });
   await closeMasters(controlDir);
   if (result.exitCode !== 0) {
     throw new BenchError("ansible-playbook --check failed", `rerun by hand: ANSIBLE_CONFIG=${env.ANSIBLE_CONFIG} ${argv.join(" ")}`, {
@@ -108,7 +111,7 @@ export async function runAnsibleCheck(endpoints: readonly Endpoint[], environmen
     });
   }
   const invocations = existsSync(sshLog) ? readFileSync(sshLog, "utf8").split("\n").filter((line) => line !== "").length : 0;
-  return { wallMs, roundTripsPerHost: invocations / endpoints.length };
+  return { wallMs, roundTripsPerHost: invocations / endpoints.length, peakRssKiB: memory.peakRssKiB };
 }
 
 /** The host's PLAY RECAP line: reached, nothing failed, and at least one task would change (no drop-in yet). */

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { once } from "node:events";
@@ -21,11 +21,16 @@ import {
   cliPlan, grpcPlan, labHostVia, median, opensshFloor, PLAN_SETTINGS, PULUMI_DEFAULT_PARALLELISM, ssh2Floor, timed, writeCliHostsFile,
   type Endpoint, type PlanRun,
 } from "./measure";
-import { investigate, renderMarkdown, renderTables, type Context, type PlanResult, type Row, type StartupCosts } from "./report";
+import { engineCosts, investigate, renderMarkdown, renderTables, type Context, type PlanResult, type Row, type StartupCosts } from "./report";
+import { PulumiBench } from "./pulumi";
 
 const PROJECT_ROOT = join(__dirname, "..", "..");
 const LATENCY_MS = 25;
 const KEPT_MARKER = "<!-- kept by npm run bench: measured by hand -->";
+/** The machine is shared: the report says how loaded it was. */
+const formatLoad = () => loadavg().map((value) => value.toFixed(1)).join(" / ");
+/** The stack of the program without resources: the engine's start-up, previewed in every row. */
+const EMPTY_STACK = "no-resources";
 
 interface Settings {
   quick: boolean;
@@ -131,7 +136,7 @@ async function planPath<T extends PlanRun>(hosts: readonly LabHost[], runs: numb
   return { result, runs: measured.results };
 }
 
-async function benchRow(allHosts: readonly LabHost[], allEndpoints: readonly Endpoint[], size: number, latencyMs: number, settings: Settings, workDir: string): Promise<Row> {
+async function benchRow(allHosts: readonly LabHost[], allEndpoints: readonly Endpoint[], size: number, latencyMs: number, settings: Settings, workDir: string, pulumi: PulumiBench): Promise<Row> {
   const hosts = allHosts.slice(0, size);
   const endpoints = allEndpoints.slice(0, size);
   process.stderr.write(`[bench] ${size} host(s), ${latencyMs} ms one way\n`);
@@ -140,32 +145,41 @@ async function benchRow(allHosts: readonly LabHost[], allEndpoints: readonly End
   const openssh = await measure(hosts, settings.runs, "OpenSSH floor", () => opensshFloor(endpoints).then(wall));
   const grpc = await planPath(hosts, settings.runs, "plan via gRPC", workDir, (trace) => grpcPlan(hosts, endpoints, trace, PULUMI_DEFAULT_PARALLELISM));
   const grpcWarmMs = median(grpc.runs.map((run) => run.warmWallMs));
+  const grpcHostStartMs = median(grpc.runs.map((run) => run.hostStartMs));
   const hostsFile = join(workDir, `hosts-${size}-${latencyMs}.yaml`);
   writeCliHostsFile(hostsFile, hosts, endpoints);
   const factsOnly = await measure(hosts, settings.runs, "ssh2 + the facts script (diagnostic)", () => ssh2Floor(endpoints, factsScript({ unit: "docker.service", dropInName: "override.conf" })).then(wall));
   const { result: cli } = await planPath(hosts, settings.runs, "plan via CLI", workDir, (trace) => cliPlan(hostsFile, size, trace));
   const environment = desiredEnvironment(labSpec(labHostVia(hosts[0], endpoints[0]), PLAN_SETTINGS));
-  const ansibleRoundTrips: number[] = [];
-  const ansible = await measure(hosts, settings.runs, "Ansible --check", async (index) => {
-    const result = await runAnsibleCheck(endpoints, environment, join(workDir, `ansible-${size}-${latencyMs}-${index}`));
-    if (index > 0) ansibleRoundTrips.push(result.roundTripsPerHost);
-    return result;
-  });
+  const ansible = await measure(hosts, settings.runs, "Ansible --check", (index) => runAnsibleCheck(endpoints, environment, join(workDir, `ansible-${size}-${latencyMs}-${index}`)));
+  const stack = await pulumi.stack(`hosts-${size}-latency-${latencyMs}`, hostsFile);
+  // Measured in the same row as the preview it is subtracted from: the machine's load changes over a run.
+  const empty = await planPath(hosts, settings.runs, "pulumi preview, no resources", workDir, (trace) => pulumi.preview(EMPTY_STACK, 0, trace));
+  const { result: preview } = await planPath(hosts, settings.runs, "pulumi preview", workDir, (trace) => pulumi.preview(stack, size, trace));
   const row: Row = {
     hosts: size,
     latencyMs,
     ssh2Floor: { wallMs: ssh2.wallMs, connectionsPerHost: ssh2.connectionsPerHost },
     opensshFloor: { wallMs: openssh.wallMs, connectionsPerHost: openssh.connectionsPerHost },
     grpc: grpc.result,
+    grpcHostStartMs,
     grpcWarmMs,
     ssh2FactsScriptMs: factsOnly.wallMs,
     cli,
-    ansible: { wallMs: ansible.wallMs, connectionsPerHost: ansible.connectionsPerHost, roundTripsPerHost: median(ansibleRoundTrips) },
+    pulumi: { ...preview, startupMs: empty.result.wallMs, startupPeakRssKiB: empty.result.peakRssKiB },
+    ansible: {
+      wallMs: ansible.wallMs,
+      connectionsPerHost: ansible.connectionsPerHost,
+      roundTripsPerHost: median(ansible.results.map((run) => run.roundTripsPerHost)),
+      peakRssKiB: Math.max(...ansible.results.map((run) => run.peakRssKiB)),
+    },
   };
   if (size > PULUMI_DEFAULT_PARALLELISM) {
     // Diagnostic only: how much of the gRPC plan's time is the engine's parallelism limit.
     const unbounded = await planPath(hosts, settings.runs, "plan via gRPC, parallelism = hosts", workDir, (trace) => grpcPlan(hosts, endpoints, trace, size));
     row.grpcUnbounded = { wallMs: unbounded.result.wallMs };
+    const unboundedPreview = await planPath(hosts, settings.runs, "pulumi preview --parallel = hosts", workDir, (trace) => pulumi.preview(stack, size, trace, size));
+    row.pulumi.unboundedMs = unboundedPreview.result.wallMs;
   }
   return row;
 }
@@ -218,6 +232,7 @@ async function main(): Promise<void> {
   process.env.RDL_LAB ??= "rdlbench";
   await ansibleVersion();
   const started = Date.now();
+  const loadAtStart = formatLoad();
   const resources = new Resources(mkdtempSync(join(tmpdir(), "rdl-bench-")));
   const interrupt = (signal: NodeJS.Signals) => {
     process.stderr.write(`[bench] ${signal}: tearing down the lab hosts\n`);
@@ -230,34 +245,40 @@ async function main(): Promise<void> {
     process.stderr.write(`[bench] lab instance "${currentInstance().name}": ${maxHosts} host(s) without Docker\n`);
     const hosts = await resources.labUp(maxHosts);
     await installPythonOnHosts(hosts, resources.workDir);
+    const pulumi = new PulumiBench(resources.workDir);
+    await pulumi.stack(EMPTY_STACK, null);
     const rows: Row[] = [];
     for (const latencyMs of settings.latencies) {
       const relayPorts = latencyMs === 0 ? null : await resources.startRelay(latencyMs, hosts);
       const endpoints = endpointsFor(hosts, relayPorts, resources.workDir);
-      for (const size of settings.sizes) rows.push(await benchRow(hosts, endpoints, size, latencyMs, settings, resources.workDir));
+      for (const size of settings.sizes) rows.push(await benchRow(hosts, endpoints, size, latencyMs, settings, resources.workDir, pulumi));
       await resources.stopRelay();
     }
+    const pulumiVersion = await pulumi.version();
     const context: Context = {
       quick: settings.quick,
+      pulumiVersion,
       runs: settings.runs,
       grpcParallelism: PULUMI_DEFAULT_PARALLELISM,
       latencyMethod: settings.latencies.some((latency) => latency > 0)
         ? `this kernel has no \`netem\` qdisc, so ${LATENCY_MS} ms is added by a relay (\`bench/relay.ts\`, its own process on the machine's loopback): every tool connects to the relay's port, which forwards to the host's sshd and delivers each chunk, and the end of stream, ${LATENCY_MS} ms (timer resolution: ≥ ${LATENCY_MS} ms) after it arrived, in order, in each direction (+${2 * LATENCY_MS} ms per round trip). The 0 ms rows connect directly.`
         : "none in this run (`--quick`); the full run adds 25 ms each way with a delaying relay (this kernel has no `netem` qdisc).",
-      facts: await machineFacts(hosts[0]),
+      facts: [...(await machineFacts(hosts[0])), ["pulumi CLI (file backend)", pulumiVersion]],
       startup: await startupCosts(),
       startedAt: new Date(started).toISOString(),
       durationS: 0,
     };
     context.durationS = (Date.now() - started) / 1000;
+    context.facts.push(["load average (1 / 5 / 15 min) at start / end", `${loadAtStart} / ${formatLoad()}`]);
     const tables = renderTables(rows, context);
     const findings = investigate(rows, context);
+    const engine = rows.map((row) => engineCosts(row, context));
     const report = join(PROJECT_ROOT, "BENCHMARKS.md");
     // Sections measured by other tools (the pulumi CLI build) follow this marker and survive a new run.
     const previous = existsSync(report) ? readFileSync(report, "utf8") : "";
     const kept = previous.includes(KEPT_MARKER) ? previous.slice(previous.indexOf(KEPT_MARKER)) : "";
-    writeFileSync(report, renderMarkdown(tables, findings, context) + (kept ? `\n${kept}` : ""));
-    process.stdout.write(`${tables}\n\n${findings.length === 0 ? "All targets met." : `Missed targets:\n${findings.join("\n")}`}\n\nWritten to BENCHMARKS.md.\n`);
+    writeFileSync(report, renderMarkdown(tables, findings, context, engine) + (kept ? `\n${kept}` : ""));
+    process.stdout.write(`${tables}\n\n${findings.length === 0 ? "All targets met." : `Missed targets:\n${findings.join("\n")}`}\n\nWhat the Pulumi engine costs:\n${engine.join("\n")}\n\nWritten to BENCHMARKS.md.\n`);
   } finally {
     process.stderr.write("[bench] tearing down the lab hosts\n");
     await resources.release();

@@ -13,8 +13,10 @@ import { LAB_DEFAULTS, labHostEntries } from "../lab/cli-hosts";
 import { TRACE_ENV } from "../provider/transport";
 import { labInputs } from "../tests/helpers/lab-spec";
 import { startProviderHost } from "../tests/helpers/provider-host";
+import { serializeProvider } from "../tests/helpers/serialize";
 import { BenchError } from "./bench-error";
 import { mapBounded } from "../provider/cli/run";
+import { runMeasured } from "./memory";
 import type { LabHostInfo } from "../lab/cli-hosts";
 
 /** How the benchmark reaches one lab host: its own address, or the relay's loopback port. */
@@ -116,7 +118,7 @@ export async function opensshFloor(endpoints: readonly Endpoint[]): Promise<numb
 
 export interface PlanRun {
   wallMs: number;
-  /** Peak resident set of the process that ran the plan (KiB). */
+  /** Peak resident set (KiB): of the provider host's process (gRPC), of the whole process tree (CLI, pulumi). */
   peakRssKiB: number;
   counts: Counts;
 }
@@ -124,6 +126,8 @@ export interface PlanRun {
 export interface GrpcPlanRun extends PlanRun {
   /** The same fleet planned again by the same, now warm, host: evidence for what a cold host costs. */
   warmWallMs: number;
+  /** Spawning the host until it listens (Node, @pulumi/pulumi, the gRPC server): what `pulumi preview` pays before the first Check. */
+  hostStartMs: number;
 }
 
 /**
@@ -132,7 +136,9 @@ export interface GrpcPlanRun extends PlanRun {
  * `parallelism` resources at a time. The timed part is Check+Diff of the fleet; starting the host is not.
  */
 export async function grpcPlan(hosts: readonly LabHost[], endpoints: readonly Endpoint[], traceFile: string, parallelism: number): Promise<GrpcPlanRun> {
-  const host = await startProviderHost({ env: { [TRACE_ENV]: traceFile } });
+  // Serialized before the clock starts: the engine gets the text from the program, the host never serializes.
+  const providerText = (await serializeProvider()).text;
+  const { value: host, wallMs: hostStartMs } = await timed(() => startProviderHost({ env: { [TRACE_ENV]: traceFile }, providerText }));
   try {
     await host.configure();
     const planFleet = () =>
@@ -150,7 +156,7 @@ export async function grpcPlan(hosts: readonly LabHost[], endpoints: readonly En
     const counts = traceCounts(traceFile, endpoints.length);
     const peakRssKiB = peakRssOfNodeWithEnv(TRACE_ENV, traceFile);
     const warm = await timed(planFleet);
-    return { wallMs, peakRssKiB, counts, warmWallMs: warm.wallMs };
+    return { wallMs, peakRssKiB, counts, warmWallMs: warm.wallMs, hostStartMs };
   } finally {
     await host.stop();
   }
@@ -186,9 +192,8 @@ export function writeCliHostsFile(path: string, hosts: readonly LabHost[], endpo
 
 /** `rootless-docker-net plan --hosts FILE --json` as a user runs it (a fresh node process), with every host at once. */
 export async function cliPlan(hostsFile: string, hostCount: number, traceFile: string): Promise<PlanRun> {
-  const timeFile = `${traceFile}.time`;
-  const argv = ["/usr/bin/time", "-f", "%M", "-o", timeFile, process.execPath, CLI_MAIN, "plan", "--hosts", hostsFile, "--json", "--concurrency", String(hostCount)];
-  const { value: result, wallMs } = await timed(() => run(argv, { env: { ...process.env, [TRACE_ENV]: traceFile }, timeoutMs: 5 * 60_000 }));
+  const argv = [process.execPath, CLI_MAIN, "plan", "--hosts", hostsFile, "--json", "--concurrency", String(hostCount)];
+  const { result, wallMs, memory } = await runMeasured(argv, { env: { ...process.env, [TRACE_ENV]: traceFile }, timeoutMs: 5 * 60_000 });
   // 2 = differences found, which is what a fresh host without the drop-in must give.
   if (result.exitCode !== 2) {
     throw new BenchError(`the CLI plan exited ${result.exitCode}, expected 2 (differences found)`, "", {
@@ -199,7 +204,7 @@ export async function cliPlan(hostsFile: string, hostCount: number, traceFile: s
       evidence: (result.stderr + result.stdout).split("\n").slice(-20),
     });
   }
-  return { wallMs, peakRssKiB: Number(readFileSync(timeFile, "utf8").trim().split("\n").pop()), counts: traceCounts(traceFile, hostCount) };
+  return { wallMs, peakRssKiB: memory.peakRssKiB, counts: traceCounts(traceFile, hostCount) };
 }
 
 export interface Counts {

@@ -14,12 +14,15 @@ export interface RunOptions {
   input?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Called with the child's pid once it is spawned (the benchmark samples the memory of its process tree). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** Runs argv without a shell and never throws on a non-zero exit. */
 export function run(argv: string[], options: RunOptions = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { env: options.env ?? process.env, cwd: options.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
