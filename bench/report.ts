@@ -105,6 +105,10 @@ export function pulumiSpeedup(row: Row): { withStartup: number; withoutStartup: 
  * Diff through the same host at the same parallelism), and what is left: the engine's work around each resource.
  */
 export function engineCosts(row: Row, context: Pick<Context, "grpcParallelism" | "startup">): string {
+  return `- ${row.hosts} host(s), ${row.latencyMs} ms: ${engineCostParts(row, context)}.`;
+}
+
+function engineCostParts(row: Row, context: Pick<Context, "grpcParallelism" | "startup">): string {
   const engineMs = row.pulumi.wallMs - row.pulumi.startupMs - row.grpcHostStartMs - row.grpc.wallMs;
   const parts = [
     `\`pulumi preview\` ${ms(row.pulumi.wallMs)}: start-up (the empty preview) ${ms(row.pulumi.startupMs)}`,
@@ -115,7 +119,7 @@ export function engineCosts(row: Row, context: Pick<Context, "grpcParallelism" |
   if (row.pulumi.unboundedMs !== undefined) {
     parts.push(`with \`--parallel ${row.hosts}\` instead of the default ${context.grpcParallelism} the preview took ${ms(row.pulumi.unboundedMs)} (${ms(row.pulumi.wallMs - row.pulumi.unboundedMs)} less)`);
   }
-  return `- ${row.hosts} host(s), ${row.latencyMs} ms: ${parts.join("; ")}.`;
+  return parts.join("; ");
 }
 
 export function renderTables(rows: readonly Row[], context: Context): string {
@@ -212,7 +216,7 @@ export function investigate(rows: readonly Row[], context: Context): string[] {
     const speedup = pulumiSpeedup(row);
     if (speedup.withStartup >= TARGET_PULUMI_ANSIBLE_SPEEDUP) continue;
     findings.push(
-      `- ${row.hosts} host(s), ${row.latencyMs} ms: \`pulumi preview\` is only ${ratio(speedup.withStartup)} faster than Ansible's check mode (target ≥ ${TARGET_PULUMI_ANSIBLE_SPEEDUP}×); without the engine's start-up ${ratio(speedup.withoutStartup)}. Measured: ${engineCosts(row, context).slice(2)}`,
+      `- ${row.hosts} host(s), ${row.latencyMs} ms: \`pulumi preview\` is only ${ratio(speedup.withStartup)} faster than Ansible's check mode (target ≥ ${TARGET_PULUMI_ANSIBLE_SPEEDUP}×); without the engine's start-up ${ratio(speedup.withoutStartup)}. Measured: ${engineCostParts(row, context)}.`,
     );
   }
   for (const [command, , overMs] of startupRows(context.startup)) {
