@@ -205,25 +205,30 @@ async function machineFacts(host: LabHost): Promise<[string, string][]> {
   ];
 }
 
+/** `count` results of `once`, one after the other (never at once: each is timed). */
+async function sequence<T>(count: number, once: () => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  for (let index = 0; index < count; index++) results.push(await once());
+  return results;
+}
+
 /** Start-up costs without SSH, each the median of 5 fresh processes: what the floor (measured in a running process) never pays. */
-async function startupCosts(): Promise<StartupCosts> {
-  const wallMedian = async (argv: string[]) => {
-    const runs: number[] = [];
-    for (let index = 0; index < 5; index++) runs.push((await timed(() => run(argv))).wallMs);
-    return median(runs);
-  };
+async function startupCosts(pulumi: PulumiBench): Promise<StartupCosts> {
+  const wallMedian = async (argv: string[]) => median(await sequence(5, async () => (await timed(() => run(argv))).wallMs));
   const cli = join(__dirname, "..", "provider", "cli", "main.js");
-  const providerModule = join(__dirname, "..", "provider", "dynamic.js");
-  // Timed inside the process: what the provider host spends on its first call requiring the provider.
-  const requireTimer = `const { performance } = require("node:perf_hooks"); const started = performance.now(); require(${JSON.stringify(providerModule)}); process.stdout.write(String(performance.now() - started));`;
-  const providerLoads: number[] = [];
-  for (let index = 0; index < 5; index++) providerLoads.push(Number((await run([process.execPath, "-e", requireTimer])).stdout));
+  const requireMedian = async (module: string) => {
+    const timer = `const { performance } = require("node:perf_hooks"); const started = performance.now(); require(${JSON.stringify(module)}); process.stdout.write(String(performance.now() - started));`;
+    return median(await sequence(5, async () => Number((await run([process.execPath, "-e", timer], { cwd: PROJECT_ROOT })).stdout)));
+  };
   return {
     nodeMs: await wallMedian([process.execPath, "-e", ""]),
     versionMs: await wallMedian([process.execPath, cli, "--version"]),
     planHelpMs: await wallMedian([process.execPath, cli, "plan", "--help"]),
     cliUsageMs: await wallMedian([process.execPath, cli]),
-    providerModulesMs: median(providerLoads),
+    // Timed inside the process: what the provider host spends on its first call requiring the provider.
+    providerModulesMs: await requireMedian(join(__dirname, "..", "provider", "dynamic.js")),
+    pulumiCliMs: median(await sequence(5, async () => (await pulumi.version()).wallMs)),
+    pulumiSdkMs: await requireMedian("@pulumi/pulumi"),
   };
 }
 
@@ -254,7 +259,7 @@ async function main(): Promise<void> {
       for (const size of settings.sizes) rows.push(await benchRow(hosts, endpoints, size, latencyMs, settings, resources.workDir, pulumi));
       await resources.stopRelay();
     }
-    const pulumiVersion = await pulumi.version();
+    const pulumiVersion = (await pulumi.version()).version;
     const context: Context = {
       quick: settings.quick,
       pulumiVersion,
@@ -264,7 +269,7 @@ async function main(): Promise<void> {
         ? `this kernel has no \`netem\` qdisc, so ${LATENCY_MS} ms is added by a relay (\`bench/relay.ts\`, its own process on the machine's loopback): every tool connects to the relay's port, which forwards to the host's sshd and delivers each chunk, and the end of stream, ${LATENCY_MS} ms (timer resolution: ≥ ${LATENCY_MS} ms) after it arrived, in order, in each direction (+${2 * LATENCY_MS} ms per round trip). The 0 ms rows connect directly.`
         : "none in this run (`--quick`); the full run adds 25 ms each way with a delaying relay (this kernel has no `netem` qdisc).",
       facts: [...(await machineFacts(hosts[0])), ["pulumi CLI (file backend)", pulumiVersion]],
-      startup: await startupCosts(),
+      startup: await startupCosts(pulumi),
       startedAt: new Date(started).toISOString(),
       durationS: 0,
     };

@@ -74,9 +74,10 @@ export class PulumiBench {
     return measured;
   }
 
-  /** What `pulumi version` prints. */
-  async version(): Promise<string> {
-    return (await this.pulumi(["version"], "pulumi version")).result.stdout.trim();
+  /** What `pulumi version` prints, and how long the Go CLI took to start and print it. */
+  async version(): Promise<{ version: string; wallMs: number }> {
+    const { result, wallMs } = await this.pulumi(["version"], "pulumi version");
+    return { version: result.stdout.trim(), wallMs };
   }
 
   /**

@@ -47,6 +47,10 @@ export interface StartupCosts {
   cliUsageMs: number;
   /** Requiring the provider module in a fresh Node, timed inside it: the provider host's first-call cost. */
   providerModulesMs: number;
+  /** `pulumi version`: the Go CLI starting, nothing else. */
+  pulumiCliMs: number;
+  /** Requiring `@pulumi/pulumi` in a fresh Node, timed inside it: paid by the program and again by the provider host. */
+  pulumiSdkMs: number;
 }
 
 export interface Context {
@@ -111,8 +115,8 @@ export function engineCosts(row: Row, context: Pick<Context, "grpcParallelism" |
 function engineCostParts(row: Row, context: Pick<Context, "grpcParallelism" | "startup">): string {
   const engineMs = row.pulumi.wallMs - row.pulumi.startupMs - row.grpcHostStartMs - row.grpc.wallMs;
   const parts = [
-    `\`pulumi preview\` ${ms(row.pulumi.wallMs)}: start-up (the empty preview) ${ms(row.pulumi.startupMs)}`,
-    `the dynamic-provider host starting ${ms(row.grpcHostStartMs)}`,
+    `\`pulumi preview\` ${ms(row.pulumi.wallMs)}: start-up (the empty preview) ${ms(row.pulumi.startupMs)} (the Go CLI alone starts in ${ms(context.startup.pulumiCliMs)}, a fresh Node in ${ms(context.startup.nodeMs)}, and requiring \`@pulumi/pulumi\` takes ${ms(context.startup.pulumiSdkMs)} in the program)`,
+    `the dynamic-provider host starting ${ms(row.grpcHostStartMs)} (Node, \`@pulumi/pulumi\` again, its gRPC server; not in the empty preview, which starts no provider)`,
     `Check and Diff of every host through that host ${ms(row.grpc.wallMs)} (the gRPC row; its first call loads the serialized provider and its modules: ${ms(context.startup.providerModulesMs)} in a fresh Node)`,
     `left for the engine around the resources ${ms(engineMs)} (${ms(engineMs / row.hosts)} per resource)`,
   ];

@@ -91,7 +91,7 @@ const context: Context = {
   grpcParallelism: 8,
   latencyMethod: "",
   facts: [],
-  startup: { nodeMs: 60, versionMs: 100, planHelpMs: 100, cliUsageMs: 200, providerModulesMs: 120 },
+  startup: { nodeMs: 60, versionMs: 100, planHelpMs: 100, cliUsageMs: 200, providerModulesMs: 120, pulumiCliMs: 250, pulumiSdkMs: 900 },
   startedAt: "",
   durationS: 0,
 };
