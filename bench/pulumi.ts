@@ -22,10 +22,8 @@ const PROGRAM = join(__dirname, "pulumi-program.js");
 const SEED_PROVIDER = join(__dirname, "pulumi-seed-provider.js");
 const PROJECT = "rdn-bench";
 
-export interface PreviewRun extends PlanRun {
-  /** Resources the preview would update, from its summary. */
-  updates: number;
-}
+/** What the preview must plan for every host: an update (seeded state, drift) or a create (nothing in the state). */
+export type PreviewOp = "update" | "create";
 
 export class PulumiBench {
   readonly projectDir: string;
@@ -84,12 +82,13 @@ export class PulumiBench {
    * A stack of the program over `hostsFile` (null: no resources), its state seeded with every host's resource. The
    * same name again replaces the stack (the relay's ports, hence the inputs, differ between runs of the relay).
    */
-  async stack(name: string, hostsFile: string | null): Promise<string> {
+  async stack(name: string, hostsFile: string | null, seed = true): Promise<string> {
     if (this.stacks.has(name)) await this.pulumi(["stack", "rm", "--yes", "--force", "--stack", name], "remove stack");
     await this.pulumi(["stack", "init", name], "stack init");
     this.stacks.add(name);
     if (hostsFile === null) return name;
     await this.pulumi(["config", "set", "--stack", name, "hostsFile", hostsFile], "config set");
+    if (!seed) return name;
     this.usePackage(this.seedPackage);
     try {
       await this.pulumi(["up", "--yes", "--skip-preview", "--stack", name], "seed the state (pulumi up, no SSH)");
@@ -103,14 +102,14 @@ export class PulumiBench {
    * One `pulumi preview` as CI runs it, timed from process start to exit (engine, language host, program and
    * provider host included); memory of the whole process tree; connections and execs from the transport's trace.
    */
-  async preview(stack: string, hostCount: number, traceFile: string, parallel?: number): Promise<PreviewRun> {
+  async preview(stack: string, hostCount: number, traceFile: string, { parallel, op = "update" }: { parallel?: number; op?: PreviewOp } = {}): Promise<PlanRun> {
     const args = ["preview", "--stack", stack, ...(parallel === undefined ? [] : ["--parallel", String(parallel)])];
     const { result, wallMs, memory } = await this.pulumi(args, "pulumi preview", { [TRACE_ENV]: traceFile });
-    const updates = Number(/~ (\d+) to update/.exec(result.stdout)?.[1] ?? "0");
-    // The hosts have no drop-in: a preview that plans no update for each did not look.
-    if (updates !== hostCount) {
-      throw new BenchError(`pulumi preview planned ${updates} update(s), expected ${hostCount}`, "", { host: "pulumi", step: "pulumi preview", evidence: result.stdout.split("\n").slice(-25) });
+    const planned = Number(new RegExp(`[~+] (\\d+) to ${op}`).exec(result.stdout)?.[1] ?? "0");
+    // The hosts have no drop-in: a drift preview that plans no update for each did not look.
+    if (planned !== hostCount) {
+      throw new BenchError(`pulumi preview planned ${planned} ${op}(s), expected ${hostCount}`, "", { host: "pulumi", step: "pulumi preview", evidence: result.stdout.split("\n").slice(-25) });
     }
-    return { wallMs, peakRssKiB: memory.peakRssKiB, counts: traceCounts(traceFile, Math.max(hostCount, 1)), updates };
+    return { wallMs, peakRssKiB: memory.peakRssKiB, counts: traceCounts(traceFile, Math.max(hostCount, 1)) };
   }
 }

@@ -79,7 +79,7 @@ function row(hosts: number, pulumiMs: number, ansibleMs: number): Row {
     grpcWarmMs: 450,
     ssh2FactsScriptMs: 450,
     cli: plan,
-    pulumi: { ...plan, wallMs: pulumiMs, startupMs: 1000, startupPeakRssKiB: 200 * 1024, unboundedMs: pulumiMs - 100 },
+    pulumi: { ...plan, wallMs: pulumiMs, startupMs: 1000, startupPeakRssKiB: 200 * 1024, createsMs: 2000, unboundedMs: pulumiMs - 100 },
     ansible: { wallMs: ansibleMs, connectionsPerHost: 1, roundTripsPerHost: 8, peakRssKiB: 300 * 1024 },
   };
 }
@@ -106,6 +106,7 @@ describe("pulumi preview rows", () => {
     const text = engineCosts(row(30, 3000, 12000), context);
     assert.match(text, /start-up \(the empty preview\) 1000 ms/);
     assert.match(text, /left for the engine around the resources 1200 ms \(40 ms per resource\)/);
+    assert.match(text, /nothing in the state .* took 2000 ms, 1000 ms over the empty preview/);
     assert.match(text, /--parallel 30` instead of the default 8 the preview took 2900 ms \(100 ms less\)/);
   });
 
