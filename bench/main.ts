@@ -156,6 +156,7 @@ async function benchRow(allHosts: readonly LabHost[], allEndpoints: readonly End
   // Measured in the same row as the preview it is subtracted from: the machine's load changes over a run.
   const empty = await planPath(hosts, settings.runs, "pulumi preview, no resources", workDir, (trace) => pulumi.preview(EMPTY_STACK, 0, trace));
   const { result: preview } = await planPath(hosts, settings.runs, "pulumi preview", workDir, (trace) => pulumi.preview(stack, size, trace));
+  const parallelDiff = await planPath(hosts, settings.runs, "pulumi preview, PULUMI_PARALLEL_DIFF=true", workDir, (trace) => pulumi.preview(stack, size, trace, { parallelDiff: true }));
   // Diagnostic: the same program with nothing in the state, so the engine calls Check only (no Diff, no SSH).
   const createStack = await pulumi.stack(`hosts-${size}-latency-${latencyMs}-create`, hostsFile, false);
   const creates = await planPath(hosts, settings.runs, "pulumi preview of creates (diagnostic)", workDir, (trace) => pulumi.preview(createStack, size, trace, { op: "create" }));
@@ -169,7 +170,7 @@ async function benchRow(allHosts: readonly LabHost[], allEndpoints: readonly End
     grpcWarmMs,
     ssh2FactsScriptMs: factsOnly.wallMs,
     cli,
-    pulumi: { ...preview, startupMs: empty.result.wallMs, startupPeakRssKiB: empty.result.peakRssKiB, createsMs: creates.result.wallMs },
+    pulumi: { ...preview, startupMs: empty.result.wallMs, startupPeakRssKiB: empty.result.peakRssKiB, createsMs: creates.result.wallMs, parallelDiffMs: parallelDiff.result.wallMs },
     ansible: {
       wallMs: ansible.wallMs,
       connectionsPerHost: ansible.connectionsPerHost,
@@ -181,8 +182,10 @@ async function benchRow(allHosts: readonly LabHost[], allEndpoints: readonly End
     // Diagnostic only: how much of the gRPC plan's time is the engine's parallelism limit.
     const unbounded = await planPath(hosts, settings.runs, "plan via gRPC, parallelism = hosts", workDir, (trace) => grpcPlan(hosts, endpoints, trace, size));
     row.grpcUnbounded = { wallMs: unbounded.result.wallMs };
-    const unboundedPreview = await planPath(hosts, settings.runs, "pulumi preview --parallel = hosts", workDir, (trace) => pulumi.preview(stack, size, trace, { parallel: size }));
-    row.pulumi.unboundedMs = unboundedPreview.result.wallMs;
+    const unboundedPreview = await planPath(hosts, settings.runs, "pulumi preview, PULUMI_PARALLEL_DIFF=true --parallel = hosts", workDir, (trace) =>
+      pulumi.preview(stack, size, trace, { parallelDiff: true, parallel: size }),
+    );
+    row.pulumi.parallelDiffUnboundedMs = unboundedPreview.result.wallMs;
   }
   return row;
 }

@@ -22,8 +22,14 @@ const PROGRAM = join(__dirname, "pulumi-program.js");
 const SEED_PROVIDER = join(__dirname, "pulumi-seed-provider.js");
 const PROJECT = "rdn-bench";
 
-/** What the preview must plan for every host: an update (seeded state, drift) or a create (nothing in the state). */
-export type PreviewOp = "update" | "create";
+export interface PreviewOptions {
+  /** `--parallel N` (default: the engine's, 4 × CPUs). */
+  parallel?: number;
+  /** `PULUMI_PARALLEL_DIFF=true`: Diff calls run as steps, up to the parallelism at once, instead of one at a time. */
+  parallelDiff?: boolean;
+  /** What the preview must plan for every host: an update (seeded state, drift) or a create (nothing in the state). */
+  op?: "update" | "create";
+}
 
 export class PulumiBench {
   readonly projectDir: string;
@@ -102,9 +108,12 @@ export class PulumiBench {
    * One `pulumi preview` as CI runs it, timed from process start to exit (engine, language host, program and
    * provider host included); memory of the whole process tree; connections and execs from the transport's trace.
    */
-  async preview(stack: string, hostCount: number, traceFile: string, { parallel, op = "update" }: { parallel?: number; op?: PreviewOp } = {}): Promise<PlanRun> {
+  async preview(stack: string, hostCount: number, traceFile: string, options: PreviewOptions = {}): Promise<PlanRun> {
+    const { parallel, parallelDiff = false, op = "update" } = options;
     const args = ["preview", "--stack", stack, ...(parallel === undefined ? [] : ["--parallel", String(parallel)])];
-    const { result, wallMs, memory } = await this.pulumi(args, "pulumi preview", { [TRACE_ENV]: traceFile });
+    // Without PULUMI_PARALLEL_DIFF the engine calls each Diff inside its step generator, one resource after the other
+    // (pkg/resource/deploy/step_generator.go, `diff`: `if !sg.deployment.opts.ParallelDiff`), whatever --parallel says.
+    const { result, wallMs, memory } = await this.pulumi(args, "pulumi preview", { [TRACE_ENV]: traceFile, ...(parallelDiff ? { PULUMI_PARALLEL_DIFF: "true" } : {}) });
     const planned = Number(new RegExp(`[~+] (\\d+) to ${op}`).exec(result.stdout)?.[1] ?? "0");
     // The hosts have no drop-in: a drift preview that plans no update for each did not look. A stack with nothing in
     // its state also creates its root resource (pulumi:pulumi:Stack).

@@ -79,7 +79,7 @@ function row(hosts: number, pulumiMs: number, ansibleMs: number): Row {
     grpcWarmMs: 450,
     ssh2FactsScriptMs: 450,
     cli: plan,
-    pulumi: { ...plan, wallMs: pulumiMs, startupMs: 1000, startupPeakRssKiB: 200 * 1024, createsMs: 2000, unboundedMs: pulumiMs - 100 },
+    pulumi: { ...plan, wallMs: pulumiMs, startupMs: 1000, startupPeakRssKiB: 200 * 1024, createsMs: 2000, parallelDiffMs: pulumiMs - 1500, parallelDiffUnboundedMs: pulumiMs - 1600 },
     ansible: { wallMs: ansibleMs, connectionsPerHost: 1, roundTripsPerHost: 8, peakRssKiB: 300 * 1024 },
   };
 }
@@ -98,7 +98,7 @@ const context: Context = {
 
 describe("pulumi preview rows", () => {
   it("compares with Ansible as run and with the empty preview's start-up taken out", () => {
-    assert.deepEqual(pulumiSpeedup(row(30, 3000, 12000)), { withStartup: 4, withoutStartup: 6 });
+    assert.deepEqual(pulumiSpeedup(row(30, 3000, 12000)), { withStartup: 4, withoutStartup: 6, parallelDiff: 8 });
   });
 
   it("splits the preview into start-up, provider host, plan and what is left for the engine per resource", () => {
@@ -107,7 +107,7 @@ describe("pulumi preview rows", () => {
     assert.match(text, /start-up \(the empty preview\) 1000 ms/);
     assert.match(text, /left for the engine around the resources 1200 ms \(40 ms per resource\)/);
     assert.match(text, /nothing in the state .* took 2000 ms, 1000 ms over the empty preview/);
-    assert.match(text, /--parallel 30` instead of the default 8 the preview took 2900 ms \(100 ms less\)/);
+    assert.match(text, /with it the preview took 1500 ms \(1500 ms less\), and 1400 ms with `--parallel 30` instead of the default 8/);
   });
 
   it(`reports a miss only for ${TARGET_PULUMI_HOSTS} hosts below 3×, with the breakdown`, () => {
