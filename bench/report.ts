@@ -130,7 +130,7 @@ function engineCostParts(row: Row, context: Pick<Context, "grpcParallelism" | "s
     `a preview of the same program with nothing in the state (every host a create: Check only, no Diff, no SSH) took ${ms(row.pulumi.createsMs)}, ${ms(row.pulumi.createsMs - row.pulumi.startupMs)} over the empty preview: the program declaring the resources, the provider host and the engine's steps without our plan`,
   ];
   parts.push(
-    `by default the engine calls Diff inside its step generator, one resource after the other, whatever \`--parallel\` says (pkg/resource/deploy/step_generator.go in 3.248: the Diff runs as a parallel step only with \`PULUMI_PARALLEL_DIFF=true\`): with it the preview took ${ms(row.pulumi.parallelDiffMs)} (${ms(row.pulumi.wallMs - row.pulumi.parallelDiffMs)} less)` +
+    `by default the engine calls Diff inside its step generator, one resource after the other, whatever \`--parallel\` says (pkg/resource/deploy/step_generator.go in 3.248: the Diff runs as a parallel step only with \`PULUMI_PARALLEL_DIFF=true\`): with it the preview took ${ms(row.pulumi.parallelDiffMs)} (${ms(Math.abs(row.pulumi.wallMs - row.pulumi.parallelDiffMs))} ${row.pulumi.parallelDiffMs <= row.pulumi.wallMs ? "less" : "more"})` +
       (row.pulumi.parallelDiffUnboundedMs === undefined ? "" : `, and ${ms(row.pulumi.parallelDiffUnboundedMs)} with \`--parallel ${row.hosts}\` instead of the default ${context.grpcParallelism}`),
   );
   return parts.join("; ");
