@@ -280,7 +280,7 @@ async function main(): Promise<void> {
       durationS: 0,
     };
     context.durationS = (Date.now() - started) / 1000;
-    context.facts.push(["load average (1 / 5 / 15 min) at start / end", `${loadAtStart} / ${formatLoad()}`]);
+    context.facts.push(["load average (1 / 5 / 15 min)", `at start ${loadAtStart}, at end ${formatLoad()}`]);
     const tables = renderTables(rows, context);
     const findings = investigate(rows, context);
     const engine = rows.map((row) => engineCosts(row, context));
