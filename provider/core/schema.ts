@@ -3,6 +3,7 @@
  * `DOCKERD_ROOTLESS_ROOTLESSKIT_*` environment they turn into. Pure: no I/O.
  */
 import { z } from "zod";
+import { ipv6Bytes, inPrefix, isPlaceholderTarget, refusedTarget, targetFix } from "./address";
 import { closest } from "./suggest";
 import { ROLLOUT_NAME, ROLLOUT_NAME_RULE } from "./waves";
 import { NETWORK_DRIVERS, PORT_DRIVERS, type NetworkDriver, type NetworkSpec, type PortDriver, type InputProblem, type Validation } from "./types";
@@ -120,9 +121,23 @@ function connectionFields(wrap: Wrap) {
 
 const triState = (wrap: Wrap) => wrap(z.union([z.enum(["auto", "true", "false"]), z.boolean()])).optional();
 
+/**
+ * A target's address: IPv6, and one whose answer proves something under every driver (the driver's own addresses are
+ * a cross-field rule). The fix travels in the issue's params, so each refusal says what to write instead.
+ */
+const targetAddress = z.string().superRefine((address, ctx) => {
+  const fix = (reason: string) => ctx.addIssue({ code: "custom", message: reason, params: { fix: "target" } });
+  if (isPlaceholderTarget(address)) fix(`is the placeholder "${address}" of a copied example`);
+  else if (!z.ipv6().safeParse(address).success) fix("must be an IPv6 address without brackets or zone");
+  else {
+    const refused = refusedTarget(address, undefined);
+    if (refused) fix(refused);
+  }
+});
+
 function verifyTarget(wrap: Wrap) {
   return z.strictObject({
-    address: wrap(z.ipv6("must be an IPv6 address without brackets")).describe("IPv6 address to reach (no brackets)."),
+    address: wrap(targetAddress).describe("IPv6 address to reach (no brackets): one of your own network that proves the host's IPv6 works (not loopback, link-local, multicast, documentation or the driver's own addresses)."),
     tcpPort: wrap(z.number().int().min(1).max(65535)).optional().describe("TCP port to connect to; omitted = ICMP only."),
     icmp: wrap(z.boolean().default(true)).describe("Send an ICMPv6 echo."),
   }).refine((target) => target.icmp !== false || target.tcpPort !== undefined, { message: "checks nothing: set tcpPort, or leave icmp on", path: ["icmp"] });
@@ -164,7 +179,7 @@ function argsSchema(wrap: Wrap) {
       z.union([
         z.boolean(),
         z.strictObject({
-          fixedCidrV6: wrap(z.cidrv6("must be an IPv6 prefix like fd12:3456:789a:1::/64").refine((cidr) => expandIpv6(cidr.split("/")[0]) === null || isUsableContainerPrefix(cidr), "must be a /64 inside fc00::/7 (ULA) and outside fd00::/64, which slirp4netns and pasta use in the namespace")).optional().describe("A /64 ULA (fc00::/7) outside fd00::/64, e.g. fd12:3456:789a:1::/64."),
+          fixedCidrV6: wrap(z.cidrv6("must be an IPv6 prefix like fd12:3456:789a:1::/64").refine((cidr) => ipv6Bytes(cidr.split("/")[0]) === null || isUsableContainerPrefix(cidr), "must be a /64 inside fc00::/7 (ULA) and outside fd00::/64, which slirp4netns and pasta use in the namespace")).optional().describe("A /64 ULA (fc00::/7) outside fd00::/64, e.g. fd12:3456:789a:1::/64."),
         }),
       ]),
     ).optional().describe("Manage ~/.config/docker/daemon.json for IPv6 on the default bridge: `true` derives a /64 ULA from the host name."),
@@ -221,25 +236,8 @@ function ownerOfFlag(flag: string): string | undefined {
 /** The /64 the daemon's bridge may use: a ULA, and not the namespace's own fd00::/64. */
 function isUsableContainerPrefix(cidr: string): boolean {
   const [address, length] = cidr.split("/");
-  const groups = expandIpv6(address);
-  if (length !== "64" || groups === null) return false;
-  const isUla = (groups[0] & 0xfe00) === 0xfc00;
-  const isNamespacePrefix = groups[0] === 0xfd00 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0;
-  return isUla && !isNamespacePrefix;
-}
-
-/** The eight 16-bit groups of an IPv6 address, or null. */
-export function expandIpv6(address: string): number[] | null {
-  const halves = address.toLowerCase().split("::");
-  if (halves.length > 2) return null;
-  const parse = (part: string) => (part === "" ? [] : part.split(":"));
-  const head = parse(halves[0]);
-  const tail = halves.length === 2 ? parse(halves[1]) : [];
-  const missing = 8 - head.length - tail.length;
-  if ((halves.length === 1 && missing !== 0) || (halves.length === 2 && missing < 1)) return null;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill("0"), ...tail];
-  if (!groups.every((group) => /^[0-9a-f]{1,4}$/.test(group))) return null;
-  return groups.map((group) => parseInt(group, 16));
+  const bytes = ipv6Bytes(address);
+  return length === "64" && bytes !== null && inPrefix(bytes, "fc00::", 7) && !inPrefix(bytes, "fd00::", 64);
 }
 
 /** True when the value is, or contains, Pulumi's unknown sentinel. */
@@ -293,6 +291,7 @@ function problemsOf(issue: z.core.$ZodIssue, prefix: PropertyKey[], input: unkno
     });
   }
   if (valueAt(input, path) === undefined) return [{ property: formatPath(path), reason: "required", fix: requiredFix(formatPath(path)) }];
+  if (issue.code === "custom" && issue.params?.fix === "target") return [{ property: formatPath(path), reason: issue.message, fix: targetFix(formatPath(path)) }];
   return [{ property: formatPath(path), reason: issue.message }];
 }
 
@@ -408,6 +407,16 @@ function crossFieldProblems(raw: unknown, options: ValidateOptions): InputProble
   const retrySeconds = knownField(raw, ["verify", "timeoutSeconds"], fields.verify.unwrap().shape.timeoutSeconds);
   if (verifySeconds !== SKIP && verifySeconds !== undefined && retrySeconds !== SKIP && verifySeconds <= retrySeconds) {
     add("timeouts.verifySeconds", `must exceed verify.timeoutSeconds (${retrySeconds}), the time verification keeps retrying: the check would be cut off before it can succeed`);
+  }
+  // The driver's own addresses: known only once the driver is.
+  const targets = knownField(raw, ["verify", "targets"], z.array(z.object({ address: z.string() }).loose()));
+  if (net !== SKIP && targets !== SKIP && targets !== undefined) {
+    targets.forEach((target, index) => {
+      const property = `verify.targets[${index}].address`;
+      if (refusedTarget(target.address, undefined) !== null) return; // already refused whatever the driver
+      const refused = refusedTarget(target.address, net);
+      if (refused) problems.push({ property, reason: `${refused} (networkDriver "${net}")`, fix: targetFix(property) });
+    });
   }
   if (ipv6 === true && mtu !== SKIP && mtu !== undefined && mtu < 1280) add("mtu", `mtu ${mtu} is below 1280, the minimum IPv6 needs`);
   if (net !== SKIP && net !== "slirp4netns") {
