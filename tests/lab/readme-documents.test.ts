@@ -95,7 +95,7 @@ describe("the README's --json examples against real runs on a lab host", { timeo
       .replaceAll(`${dir}/`, "")
       .replaceAll(host.name, "docker-1")
       .replaceAll(host.address, "192.0.2.11")
-      .replaceAll(host.target.ipv6, "2001:db8:53::1")}\n`;
+      .replaceAll(host.target.ipv6, "fd12:3456:789a::53")}\n`;
   };
 
   before(async () => {

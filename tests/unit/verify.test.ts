@@ -103,7 +103,7 @@ test("output cut off before a probe ran is never success", () => {
   assert.equal(parseVerification("", { pingGroupRange: null }).reachable, false);
 });
 
-const SPEC: VerifySpec = { enabled: true, targets: [{ address: "fd99::1", tcpPort: 8081, icmp: true }, { address: "2001:db8::1", icmp: false, tcpPort: 443 }], required: true, timeoutSeconds: 2, image: "local/busybox'x" };
+const SPEC: VerifySpec = { enabled: true, targets: [{ address: "fd99::1", tcpPort: 8081, icmp: true }, { address: "fd12:3456:789a::53", icmp: false, tcpPort: 443 }], required: true, timeoutSeconds: 2, image: "local/busybox'x" };
 
 test("verifyScript passes dash's syntax check, with and without the container path", () => {
   for (const container of [false, true]) {
@@ -117,6 +117,6 @@ test("verifyScript runs for real here: no daemon is diagnosed, targets are annou
   assert.equal(run.status, 0, run.stderr);
   const result = parseVerification(run.stdout, { pingGroupRange: null });
   assert.equal(result.diagnosis, "daemon-not-running");
-  assert.deepEqual(result.paths[0].targets.map((target) => [target.address, target.tcpPort]), [["fd99::1", 8081], ["2001:db8::1", 443]]);
+  assert.deepEqual(result.paths[0].targets.map((target) => [target.address, target.tcpPort]), [["fd99::1", 8081], ["fd12:3456:789a::53", 443]]);
   assert.match(result.checkedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 });
