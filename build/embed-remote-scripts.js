@@ -40,7 +40,7 @@ const shellFiles = (dir) =>
     .filter((file) => file.endsWith(".sh"))
     .sort()
     .map((file) => (dir === "." ? file : `${dir}/${file}`));
-// Libraries are embedded too (without their header), for the scripts still composed in TypeScript.
+// Libraries are embedded too (without their header): the tests lint the probe on its own, as busybox runs it.
 const entries = [...shellFiles("."), ...shellFiles("lib")].map((file) => {
   const text = file.startsWith("lib/") ? withoutHeaderComment(expand(file)) : expand(file);
   return `  ${JSON.stringify(file.replace(/\.sh$/, ""))}: ${JSON.stringify(text)},`;

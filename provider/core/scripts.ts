@@ -4,7 +4,6 @@
  * could contain anything travels base64 so no content can forge a `RDN …` marker line.
  */
 import { remoteScript, shellQuote } from "./remote";
-import { REMOTE_SCRIPTS } from "./remote-scripts.generated";
 import type { FileWrite } from "./types";
 
 export { shellQuote };
@@ -26,12 +25,6 @@ export function remoteShellCommand(script: string): string {
 export function fromBase64(encoded: string): string {
   return Buffer.from(encoded, "base64").toString("utf8");
 }
-
-/** Environment every script sets up first (provider/remote/lib/session.sh). */
-export const SESSION_PRELUDE = REMOTE_SCRIPTS["lib/session"];
-
-/** Shell functions that locate the running RootlessKit and enter its namespace (provider/remote/lib/rootlesskit.sh). */
-export const ROOTLESSKIT_FUNCTIONS = REMOTE_SCRIPTS["lib/rootlesskit"];
 
 // ---------------------------------------------------------------------------------------------
 // apply / rollback

@@ -1,8 +1,9 @@
 /**
  * IPv6 reachability from inside the RootlessKit network namespace (and optionally a bridge container):
- * the probe script, and the pure interpretation of its output with a diagnosis a user can act on.
+ * provider/remote/verify.sh with its parameters, and the pure interpretation of its output with a diagnosis a user can act on.
  */
-import { ROOTLESSKIT_FUNCTIONS, SESSION_PRELUDE, fromBase64, shellQuote } from "./scripts";
+import { remoteScript } from "./remote";
+import { fromBase64 } from "./scripts";
 import type { Diagnosis, PathResult, TargetResult, VerificationResult, VerifySpec } from "./types";
 
 export interface VerifyOptions {
@@ -13,99 +14,17 @@ export interface VerifyOptions {
 }
 
 /**
- * Runs inside the namespace and inside the container (busybox there: no bash, no base64), so it prints
- * plain markers made of addresses, numbers and words only. Arguments: seconds to keep retrying, then
- * one `ADDRESS,PORT|-,1|0` per target. It retries until every probe succeeds because router
- * advertisements and DAD settle for a few seconds after a restart.
+ * provider/remote/verify.sh with its parameters: the targets as `ADDRESS,PORT|-,1|0` words, the seconds each place
+ * keeps retrying, the unit, the image and whether a bridge container is probed.
  */
-const PROBE = `deadline=$(( $(date +%s) + $1 ))
-shift
-if command -v bash >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then tcp=bash
-elif command -v nc >/dev/null 2>&1 && nc -h 2>&1 | grep -q -e '-z'; then tcp=nc
-elif command -v curl >/dev/null 2>&1; then tcp=curl
-elif command -v nc >/dev/null 2>&1; then tcp=nc-plain
-else tcp=none; fi
-echo "RDN tcptool $tcp"
-tcp_connect() {
-  case $tcp in
-    bash) timeout 4 bash -c 'exec 3<>"/dev/tcp/$1/$2"' probe "$1" "$2" 2>/dev/null ;;
-    nc) nc -z -w 3 "$1" "$2" </dev/null >/dev/null 2>&1 ;;
-    curl) [ "$(curl -s -o /dev/null -w '%{time_connect}' --connect-timeout 3 --max-time 4 "http://[$1]:$2/" 2>/dev/null)" != 0.000000 ] ;;
-    nc-plain) echo | nc -w 3 "$1" "$2" >/dev/null 2>&1 ;;
-    *) return 1 ;;
-  esac
-}
-reason() { grep -v '^$' | tail -n 1 | tr -cd 'A-Za-z0-9 .:,%=()/-'; }
-attempt=0
-while :; do
-  attempt=$((attempt + 1))
-  echo "RDN attempt $attempt"
-  ip -6 addr show 2>/dev/null | awk '$1 == "inet6" && / scope global/ { print "RDN addr", $2, (/tentative/ ? "tentative" : "ok") }'
-  ip -6 route show 2>/dev/null | awk '$1 == "default" { $1 = $1; print "RDN route", $0; exit }'
-  all=1
-  for target in "$@"; do
-    address=\${target%%,*}
-    rest=\${target#*,}
-    port=\${rest%%,*}
-    if [ "\${rest#*,}" = 1 ]; then
-      out=$(ping -6 -c 1 -W 2 "$address" 2>&1)
-      if [ $? = 0 ]; then
-        rtt=$(printf '%s\\n' "$out" | sed -n 's/.*time[=<] *\\([0-9.]*\\).*/\\1/p' | head -n 1)
-        echo "RDN ping $address ok \${rtt:--}"
-      else
-        all=0
-        echo "RDN ping $address fail $(printf '%s\\n' "$out" | reason)"
-      fi
-    fi
-    if [ "$port" != - ]; then
-      if tcp_connect "$address" "$port"; then echo "RDN tcp $address $port ok"; else all=0; echo "RDN tcp $address $port fail"; fi
-    fi
-  done
-  [ "$all" = 1 ] && break
-  [ "$(date +%s)" -ge "$deadline" ] && break
-  sleep 1
-done
-echo "RDN done"
-`;
-
 export function verifyScript(verify: VerifySpec, options: VerifyOptions): string {
-  const targets = verify.targets.map((target) => shellQuote(`${target.address},${target.tcpPort ?? "-"},${target.icmp ? 1 : 0}`)).join(" ");
-  // The targets travel in the output too, so the parser needs nothing but the output.
-  const announce = verify.targets.map((target) => `echo ${shellQuote(`RDN target ${target.address} ${target.tcpPort ?? "-"} ${target.icmp ? 1 : 0}`)}\n`).join("");
-  const seconds = Math.max(1, Math.ceil(verify.timeoutSeconds));
-  const container = options.container
-    ? `echo 'RDN path container'
-if ! command -v docker >/dev/null 2>&1; then
-  echo "RDN pathfailed $(printf 'no docker command on PATH' | rdn_b64)"
-elif ! DOCKER_HOST="unix://$XDG_RUNTIME_DIR/docker.sock" docker image inspect --format . ${shellQuote(verify.image)} >/dev/null 2>&1; then
-  echo "RDN noimage $(printf '%s' ${shellQuote(verify.image)} | rdn_b64)"
-else
-  err=$(mktemp)
-  DOCKER_HOST="unix://$XDG_RUNTIME_DIR/docker.sock" docker run --rm --pull=never ${shellQuote(verify.image)} sh -c "$probe" probe ${seconds} ${targets} 2>"$err"
-  rc=$?
-  [ "$rc" = 0 ] || echo "RDN pathfailed $(printf 'docker run exited with %s: %s' "$rc" "$(tail -n 3 "$err")" | rdn_b64)"
-  rm -f "$err"
-fi
-`
-    : "";
-  return `#!/bin/sh
-${SESSION_PRELUDE}${ROOTLESSKIT_FUNCTIONS}probe=${shellQuote(PROBE)}
-echo 'RDN begin 1'
-echo "RDN checkedat $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "RDN groups $(id -G)"
-${announce}echo 'RDN path namespace'
-main_pid=$(systemctl --user show -p MainPID --value ${shellQuote(options.unit ?? "docker.service")} 2>/dev/null)
-case $main_pid in ''|0|*[!0-9]*) main_pid= ;; esac
-state_dir=$(rdn_state_dir "$main_pid")
-if [ -z "$main_pid" ]; then
-  echo "RDN nodaemon $(printf 'the unit has no main process' | rdn_b64)"
-elif ! child=$(rdn_child_pid "$state_dir"); then
-  echo "RDN nodaemon $(printf 'no live child_pid in %s' "$state_dir" | rdn_b64)"
-else
-  rdn_in_netns "$state_dir" "$child" sh -c "$probe" probe ${seconds} ${targets}
-fi
-${container}echo 'RDN end'
-`;
+  return remoteScript("verify", {
+    RDN_TARGETS: verify.targets.map((target) => `${target.address},${target.tcpPort ?? "-"},${target.icmp ? 1 : 0}`).join(" "),
+    RDN_SECONDS: String(Math.max(1, Math.ceil(verify.timeoutSeconds))),
+    RDN_UNIT: options.unit ?? "docker.service",
+    RDN_IMAGE: verify.image,
+    RDN_CONTAINER: options.container ? "1" : "0",
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { factsScript } from "../../provider/core/facts";
 import { REMOTE_SCRIPT_NAMES, remoteScript, type RemoteScriptName } from "../../provider/core/remote";
+import { REMOTE_SCRIPTS } from "../../provider/core/remote-scripts.generated";
 import { applyScript, compatHelperScript, rollbackScript } from "../../provider/core/scripts";
+import { verifyScript } from "../../provider/core/verify";
 
 const dir = mkdtempSync(join(tmpdir(), "rdn-remote-"));
 
@@ -39,6 +41,7 @@ const AS_SENT: Partial<Record<RemoteScriptName, string>> = {
     factsScript: factsScript({ unit: "docker.service", dropInName: "override.conf" }),
   }),
   rollback: rollbackScript({ ...lockParams, expectedSha256: { [dropIn]: "0".repeat(64) }, restart: true }),
+  verify: verifyScript({ enabled: true, targets: [{ address: "fd99::1", tcpPort: 8081, icmp: true }, { address: "fd12:3456:789a::53", icmp: false, tcpPort: 443 }], required: true, timeoutSeconds: 60, image: "busybox" }, { container: true, unit: "docker.service" }),
 };
 
 for (const name of REMOTE_SCRIPT_NAMES.filter((script) => !script.startsWith("lib/"))) {
@@ -57,4 +60,12 @@ test("the installed compat helper is the shell file with its libraries expanded"
   assert.doesNotMatch(helper, /rdn:include/);
   assert.match(helper, /^rdn_state_dir\(\) \{$/m);
   assert.match(helper, /^export XDG_RUNTIME_DIR DBUS_SESSION_BUS_ADDRESS PATH$/m);
+});
+
+test("the probe is dash- and shellcheck-clean on its own, as sh -c runs it in the namespace and in busybox", () => lint("probe", `#!/bin/sh\n${REMOTE_SCRIPTS["lib/probe"]}`));
+
+test("verify.sh hands the probe to sh as the text of lib/probe.sh, through a quoted here-document", () => {
+  const probe = spawnSync("sh", ["-c", `${verifyScript({ enabled: true, targets: [{ address: "fd99::1", icmp: true }], required: false, timeoutSeconds: 1, image: "busybox" }, { container: false }).split("\necho 'RDN begin 1'")[0]}\nprintf %s "$probe"`], { encoding: "utf8" });
+  assert.equal(probe.status, 0, probe.stderr);
+  assert.equal(probe.stdout, REMOTE_SCRIPTS["lib/probe"].replace(/\n$/, ""));
 });
