@@ -118,12 +118,14 @@ function problemLines(problems: readonly CapabilityProblem[]): string[] {
 
 function verificationLines(verification: VerificationResult): string[] {
   const rtt = verification.rttMs === null ? "" : `, rtt ${verification.rttMs} ms`;
+  const where = verification.covers === "namespace+container" ? "the namespace and a bridge container" : "the namespace only";
   return [
-    `  verification: ${verification.reachable ? "IPv6 reachable" : "IPv6 UNREACHABLE"} (icmp ${yesNo(verification.icmp)}, tcp ${yesNo(verification.tcp)}${rtt}): ${verification.diagnosis}`,
+    `  verification: ${verification.reachable ? "IPv6 reachable" : "IPv6 UNREACHABLE"} from ${where} (icmp ${yesNo(verification.icmp)}, tcp ${yesNo(verification.tcp)}${rtt}): ${verification.diagnosis}`,
     ...verification.paths.map(
       (path) =>
         `    ${path.path}: ${path.diagnosis}; addresses ${path.addresses.join(", ") || "none"}; default route ${path.defaultRoute ?? "none"}${path.detail ? `; ${path.detail}` : ""}`,
     ),
+    ...(verification.container === null ? ["    container: not probed (containerIpv6 is not managed)"] : []),
   ];
 }
 

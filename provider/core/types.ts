@@ -299,10 +299,22 @@ export interface PathResult {
   targets: TargetResult[];
 }
 
+/**
+ * What `reachable` covers: `namespace` = the RootlessKit network namespace only (no bridge container is probed without
+ * `containerIpv6`), `namespace+container` = the namespace and a bridge container.
+ */
+export type VerificationCoverage = "namespace" | "namespace+container";
+
 /** The IPv6 check of one host: reachable only when every target answered from every path. */
 export interface VerificationResult {
-  /** Every target answered from every path. */
+  /** Every target answered from every path that `covers` names. */
   reachable: boolean;
+  /** The places `reachable` speaks for. */
+  covers: VerificationCoverage;
+  /** The verification from the RootlessKit network namespace. */
+  namespace: PathResult;
+  /** The verification from a bridge container; null = not probed (`containerIpv6` is not managed). */
+  container: PathResult | null;
   /** ICMPv6 echoes were sent and every one was answered. */
   icmp: boolean;
   /** TCP connections were tried and every one succeeded. */
@@ -315,6 +327,6 @@ export interface VerificationResult {
   diagnosis: Diagnosis;
   /** What was seen, in words. */
   detail: string;
-  /** Each path checked (empty when the check did not finish). */
+  /** `namespace`, then `container` when probed: the same results as a list. */
   paths: PathResult[];
 }

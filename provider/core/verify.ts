@@ -4,7 +4,7 @@
  */
 import { remoteScript } from "./remote";
 import { fromBase64 } from "./scripts";
-import type { Diagnosis, PathResult, TargetResult, VerificationResult, VerifySpec } from "./types";
+import type { Diagnosis, PathResult, TargetResult, VerificationCoverage, VerificationResult, VerifySpec } from "./types";
 
 export interface VerifyOptions {
   /** Also probe from a bridge container (`docker run --rm --pull=never IMAGE`). */
@@ -45,6 +45,8 @@ interface RawPath {
 
 interface RawVerification {
   checkedAt: string;
+  /** Announced by the script; null in output of a script that did not announce it. */
+  covers: VerificationCoverage | null;
   groups: number[];
   targets: VerifySpec["targets"];
   paths: RawPath[];
@@ -52,6 +54,7 @@ interface RawVerification {
 
 function readPaths(stdout: string): RawVerification {
   let checkedAt = "";
+  let covers: VerificationCoverage | null = null;
   let groups: number[] = [];
   const targets: VerifySpec["targets"] = [];
   const paths: RawPath[] = [];
@@ -63,6 +66,9 @@ function readPaths(stdout: string): RawVerification {
     switch (key) {
       case "checkedat":
         checkedAt = fields[0] ?? "";
+        break;
+      case "covers":
+        if (fields[0] === "namespace" || fields[0] === "namespace+container") covers = fields[0];
         break;
       case "groups":
         groups = fields.map(Number).filter((gid) => Number.isInteger(gid));
@@ -105,7 +111,7 @@ function readPaths(stdout: string): RawVerification {
         break;
     }
   }
-  return { checkedAt, groups, targets, paths };
+  return { checkedAt, covers, groups, targets, paths };
 }
 
 /** The kernel lets a process open ICMP ping sockets when any of its groups is inside net.ipv4.ping_group_range. */
@@ -177,25 +183,36 @@ function judgePath(raw: RawPath, specTargets: VerifySpec["targets"], pingOk: boo
  * unreachable with a detail that says so, never as success.
  */
 export function parseVerification(stdout: string, options: { pingGroupRange: [number, number] | null }): VerificationResult {
-  const { checkedAt, groups, targets, paths: rawPaths } = readPaths(stdout);
+  const { checkedAt, groups, targets, covers, paths: rawPaths } = readPaths(stdout);
   const pingOk = pingAllowed(options.pingGroupRange, groups);
-  const paths = rawPaths.map((raw) => judgePath(raw, targets, pingOk));
-  if (paths.length === 0) {
-    paths.push({
-      path: "namespace",
-      reachable: false,
-      diagnosis: "target-unreachable",
-      detail: `the verification produced no result (${stdout.length} characters of output)`,
-      addresses: [],
-      defaultRoute: null,
-      targets: [],
-    });
-  }
+  const judged = rawPaths.map((raw) => judgePath(raw, targets, pingOk));
+  const never = (path: PathResult["path"]): PathResult => ({
+    path,
+    reachable: false,
+    diagnosis: "target-unreachable",
+    detail: `the verification produced no result for ${path === "namespace" ? "the RootlessKit network namespace" : "a bridge container"} (${stdout.length} characters of output)`,
+    addresses: [],
+    defaultRoute: null,
+    targets: [],
+  });
+  // Output of a script older than the `covers` line: a container path shows that one was probed.
+  const coverage: VerificationCoverage = covers ?? (judged.some((path) => path.path === "container") ? "namespace+container" : "namespace");
+  const namespace = judged.find((path) => path.path === "namespace") ?? never("namespace");
+  const container = coverage === "namespace+container" ? (judged.find((path) => path.path === "container") ?? never("container")) : null;
+  return summarize(checkedAt, coverage, namespace, container);
+}
+
+/** The host's result from its paths: reachable only when every covered path is. */
+function summarize(checkedAt: string, covers: VerificationCoverage, namespace: PathResult, container: PathResult | null): VerificationResult {
+  const paths = container ? [namespace, container] : [namespace];
   const all = paths.flatMap((path) => path.targets);
   const failed = paths.find((path) => !path.reachable);
   const rtts = all.map((target) => target.rttMs).filter((rtt): rtt is number => rtt !== null);
   return {
     reachable: failed === undefined,
+    covers,
+    namespace,
+    container,
     icmp: all.some((target) => target.icmp !== null) && all.every((target) => target.icmp !== false),
     tcp: all.some((target) => target.tcp !== null) && all.every((target) => target.tcp !== false),
     rttMs: rtts.length > 0 ? Math.max(...rtts) : null,
@@ -204,4 +221,14 @@ export function parseVerification(stdout: string, options: { pingGroupRange: [nu
     detail: paths.map((path) => `${path.path}: ${path.detail}`).join("; "),
     paths,
   };
+}
+
+/**
+ * A verification that could not finish (time limit, lost connection): nothing is known, so every covered path is
+ * `verification-unfinished` with the reason, and the host is not reachable.
+ */
+export function unfinishedVerification(reason: string, covers: VerificationCoverage, checkedAt: string): VerificationResult {
+  const unfinished = (path: PathResult["path"]): PathResult => ({ path, reachable: false, diagnosis: "verification-unfinished", detail: `the verification did not finish: ${reason}`, addresses: [], defaultRoute: null, targets: [] });
+  const result = summarize(checkedAt, covers, unfinished("namespace"), covers === "namespace+container" ? unfinished("container") : null);
+  return { ...result, detail: `the verification did not finish: ${reason}` };
 }

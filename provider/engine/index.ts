@@ -9,12 +9,12 @@ import { compatHelperInstalled, planHost, planRemoval } from "../core/plan";
 import { runningNetwork } from "../core/in-effect";
 import { applyScript, parseApplyOutcome, remoteShellCommand, rollbackScript } from "../core/scripts";
 import type { HostFacts, HostPlan, NetworkSpec, VerificationResult } from "../core/types";
-import { parseVerification, verifyScript } from "../core/verify";
+import { parseVerification, unfinishedVerification, verifyScript } from "../core/verify";
 import { convergenceGaps, describeGap } from "../core/converged";
 import { CapabilityError } from "../errors/capability-error";
-import { isConnectionError, type ConnectionError } from "../errors/connection-error";
+import { isConnectionError } from "../errors/connection-error";
 import { ConvergenceError } from "../errors/convergence-error";
-import { isRemoteTimeoutError, type RemoteTimeoutError } from "../errors/remote-timeout-error";
+import { isRemoteTimeoutError } from "../errors/remote-timeout-error";
 import { LockTimeoutError } from "../errors/lock-timeout-error";
 import { RemoteCommandError } from "../errors/remote-command-error";
 import { RollbackError } from "../errors/rollback-error";
@@ -71,7 +71,9 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
     }
     const verification = spec.verify.enabled ? await verifyOn(session, spec, after).catch(async (error: unknown) => {
       // Not required: a check that could not finish is reported as unreachable, never a failed apply after a good change.
-      if (!spec.verify.required && (isRemoteTimeoutError(error) || isConnectionError(error))) return unfinishedVerification(error);
+      if (!spec.verify.required && (isRemoteTimeoutError(error) || isConnectionError(error))) {
+        return unfinishedVerification(error.message.split("\n")[0]!, spec.containerIpv6 !== undefined ? "namespace+container" : "namespace", new Date().toISOString().replace(/\.\d{3}Z$/, "Z"));
+      }
       await rollBackIfRequired();
       throw error;
     }) : null;
@@ -390,21 +392,6 @@ async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts
 
 /** The verification runs a bridge container only when daemon.json is managed. */
 const usesProbeImage = (spec: NetworkSpec) => spec.verify.enabled && spec.containerIpv6 !== undefined;
-
-/** A verification that could not finish (time limit, lost connection): unreachable, with the reason. */
-function unfinishedVerification(error: RemoteTimeoutError | ConnectionError): VerificationResult {
-  const reason = error.message.split("\n")[0]!;
-  return {
-    reachable: false,
-    icmp: false,
-    tcp: false,
-    rttMs: null,
-    checkedAt: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
-    diagnosis: "verification-unfinished",
-    detail: `the verification did not finish: ${reason}`,
-    paths: [],
-  };
-}
 
 function verificationHint(verification: VerificationResult, image: string): string {
   switch (verification.diagnosis) {

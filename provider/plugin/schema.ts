@@ -122,7 +122,10 @@ function outputTypes(): Record<string, TypeSpec> {
     [`${TYPE_PREFIX}Verification`]: {
       type: "object",
       properties: {
-        reachable: { type: "boolean" },
+        reachable: { type: "boolean", description: "Every target answered from every place `covers` names." },
+        covers: { type: "string", description: "What `reachable` covers: namespace (the RootlessKit namespace only) or namespace+container (and a bridge container)." },
+        namespace: { $ref: `#/types/${TYPE_PREFIX}VerificationPath`, description: "The verification from the RootlessKit network namespace." },
+        container: { $ref: `#/types/${TYPE_PREFIX}VerificationPath`, description: "The verification from a bridge container; absent (null) = not probed, containerIpv6 is not managed." },
         icmp: { type: "boolean" },
         tcp: { type: "boolean" },
         rttMs: { type: "number" },
@@ -131,7 +134,7 @@ function outputTypes(): Record<string, TypeSpec> {
         detail: { type: "string" },
         paths: { type: "array", items: { $ref: `#/types/${TYPE_PREFIX}VerificationPath` } },
       },
-      required: ["reachable", "icmp", "tcp", "checkedAt", "diagnosis", "detail", "paths"],
+      required: ["reachable", "covers", "namespace", "icmp", "tcp", "checkedAt", "diagnosis", "detail", "paths"],
     },
   };
 }

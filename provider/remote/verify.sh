@@ -19,6 +19,8 @@ RDN_PROBE
 echo 'RDN begin 1'
 echo "RDN checkedat $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "RDN groups $(id -G)"
+# What `reachable` will speak for.
+if [ "$RDN_CONTAINER" = 1 ]; then echo 'RDN covers namespace+container'; else echo 'RDN covers namespace'; fi
 # The targets travel in the output too, so the parser needs nothing but the output.
 for target in $RDN_TARGETS; do
   rest=${target#*,}

@@ -15,7 +15,8 @@ const hosts = (...names: string[]): ResolvedHost[] =>
 const nameOf = (spec: NetworkSpec) => spec.connection.host;
 
 const driverChange: PropertyChange = { level: "file", property: "networkDriver", desired: "pasta", actual: "slirp4netns" };
-const reachable: VerificationResult = { reachable: true, icmp: true, tcp: true, rttMs: 1, checkedAt: "now", diagnosis: "reachable", detail: "", paths: [] };
+const namespacePath: VerificationResult["namespace"] = { path: "namespace", reachable: true, diagnosis: "reachable", detail: "", addresses: [], defaultRoute: null, targets: [] };
+const reachable: VerificationResult = { reachable: true, covers: "namespace", namespace: namespacePath, container: null, icmp: true, tcp: true, rttMs: 1, checkedAt: "now", diagnosis: "reachable", detail: "", paths: [namespacePath] };
 const unreachable: VerificationResult = { ...reachable, reachable: false, icmp: false, tcp: false, diagnosis: "no-global-ipv6-address" };
 
 function inspectResult(name: string, changes: PropertyChange[], problems: InspectResult["plan"]["problems"] = []): InspectResult {

@@ -2,9 +2,9 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import type { VerifySpec } from "../../provider/core/types";
-import { parseVerification, verifyScript } from "../../provider/core/verify";
+import { parseVerification, unfinishedVerification, verifyScript } from "../../provider/core/verify";
 
 const FIXTURES = resolve(__dirname, "../../../tests/fixtures/verify");
 
@@ -127,4 +127,46 @@ test("verifyScript runs for real here: no daemon is diagnosed, targets are annou
   assert.equal(result.diagnosis, "daemon-not-running");
   assert.deepEqual(result.paths[0].targets.map((target) => [target.address, target.tcpPort]), [["fd99::1", 8081], ["fd12:3456:789a::53", 443]]);
   assert.match(result.checkedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+});
+
+describe("what reachable covers: the namespace and the bridge container reported apart", () => {
+  const ok = [ADDRESS, ROUTE, "RDN ping fd99::1 ok 0.4", "RDN tcp fd99::1 8081 ok"];
+  const withCovers = (covers: string, ...paths: string[][]) =>
+    ["RDN begin 1", "RDN checkedat 2026-11-27T10:00:00Z", "RDN groups 1000", `RDN covers ${covers}`, "RDN target fd99::1 8081 1", ...paths.flatMap((lines, index) => [`RDN path ${index === 0 ? "namespace" : "container"}`, "RDN attempt 1", ...lines, "RDN done"]), "RDN end"].join("\n");
+
+  test("namespace only: covers namespace, container null (not probed), paths the namespace alone", () => {
+    const result = parseVerification(withCovers("namespace", ok), { pingGroupRange: [0, 2147483647] });
+    assert.equal(result.reachable, true);
+    assert.equal(result.covers, "namespace");
+    assert.equal(result.container, null);
+    assert.equal(result.namespace.path, "namespace");
+    assert.equal(result.namespace.reachable, true);
+    assert.deepEqual(result.paths, [result.namespace]);
+  });
+
+  test("namespace and container: each its own result; reachable needs both", () => {
+    const result = parseVerification(withCovers("namespace+container", ok, [ROUTE, "RDN ping fd99::1 fail no reply", "RDN tcp fd99::1 8081 fail"]), { pingGroupRange: [0, 2147483647] });
+    assert.equal(result.covers, "namespace+container");
+    assert.equal(result.namespace.reachable, true);
+    assert.equal(result.container?.reachable, false);
+    assert.equal(result.container?.diagnosis, "no-global-ipv6-address");
+    assert.equal(result.reachable, false);
+    assert.deepEqual(result.paths, [result.namespace, result.container]);
+  });
+
+  test("a container path announced but cut off is unreachable, never absent", () => {
+    const result = parseVerification(withCovers("namespace+container", ok), { pingGroupRange: [0, 2147483647] });
+    assert.equal(result.reachable, false);
+    assert.match(result.container?.detail ?? "", /no result for a bridge container/);
+  });
+
+  test("a verification that did not finish: every covered path verification-unfinished with the reason", () => {
+    const result = unfinishedVerification("verify: no answer within 8 s", "namespace+container", "2026-11-27T10:00:00Z");
+    assert.equal(result.reachable, false);
+    assert.equal(result.diagnosis, "verification-unfinished");
+    assert.equal(result.namespace.diagnosis, "verification-unfinished");
+    assert.equal(result.container?.diagnosis, "verification-unfinished");
+    assert.match(result.detail, /did not finish: verify: no answer within 8 s/);
+    assert.equal(unfinishedVerification("lost", "namespace", "now").container, null);
+  });
 });
