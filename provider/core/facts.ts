@@ -3,6 +3,7 @@
  * Output lines are `RDN KEY FIELD…`; every field that carries host content is base64 (`-` = absent),
  * so no file content or process argument can break the framing.
  */
+import { canonicalIpv6 } from "./address";
 import { baseName } from "./dropin";
 import { remoteScript } from "./remote";
 import { fromBase64 } from "./scripts";
@@ -224,6 +225,13 @@ function parseRange(text: string | null | undefined): [number, number] | null {
   return match ? [Number(match[1]), Number(match[2])] : null;
 }
 
+/** Addresses as /proc/net writes them (32 hex digits each, space-separated) in RFC 5952 form, without duplicates. */
+export function procAddresses(value: string | null): string[] {
+  const words = (value ?? "").split(/\s+/).filter((word) => /^[0-9a-f]{32}$/i.test(word));
+  const addresses = words.map((word) => canonicalIpv6(word.match(/.{4}/g)!.join(":"))!);
+  return [...new Set(addresses)];
+}
+
 /**
  * Turns the output of `factsScript` into `HostFacts`. Anything the host did not report is null/false.
  * Throws when the output is not the script's at all (no begin/end markers: cut off or another program).
@@ -245,6 +253,7 @@ export function parseFacts(stdout: string, params: FactsParams): HostFacts {
     userManager,
     linger: text("linger") === "yes",
     pingGroupRange: parseRange(text("pinggrouprange")),
+    hostIpv6: { addresses: procAddresses(text("hostaddresses")), defaultGateways: procAddresses(text("hostgateways")) },
     dropIn: { path: dropInPath, content: text("dropin") },
     unitPath: splitSystemctlWords(text("unitpath") ?? ""),
     unitFiles: raw.unitFiles,

@@ -168,6 +168,11 @@ export interface HostFacts {
   linger: boolean;
   /** net.ipv4.ping_group_range of the host, [low, high]; null when unreadable. */
   pingGroupRange: [number, number] | null;
+  /**
+   * The host's own IPv6 network, as /proc/net shows it to the login: its global (and ULA) addresses and the gateways
+   * of its IPv6 default routes, in RFC 5952 form; empty when not reported. A verification target must be neither.
+   */
+  hostIpv6: { addresses: string[]; defaultGateways: string[] };
   /** Our drop-in; content null when the file does not exist. */
   dropIn: { path: string; content: string | null };
   /** The user manager's unit search path (its UnitPath), highest priority first. */

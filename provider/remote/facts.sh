@@ -71,6 +71,25 @@ rdn_text home "$HOME"
 rdn_text xdg "$XDG_RUNTIME_DIR"
 if [ -e "/var/lib/systemd/linger/$user" ]; then echo 'RDN linger yes'; else echo 'RDN linger no'; fi
 rdn_file pinggrouprange /proc/sys/net/ipv4/ping_group_range
+# The host's own global IPv6 addresses and its IPv6 default gateways, which a verification target must not be
+# (pasta gives the namespace the host's addresses, and maps the gateway to the host). Read from /proc/net with
+# `read`, no fork: if_inet6 is ADDRESS IFINDEX PREFIXLEN SCOPE FLAGS NAME (scope 00 = global); ipv6_route is DEST
+# DESTLEN SRC SRCLEN NEXTHOP METRIC REFCNT USE FLAGS NAME, in hex, a gateway route with RTF_GATEWAY (0x2) set.
+host_addresses=
+if [ -r /proc/net/if_inet6 ]; then
+  while read -r rdn_a _ _ rdn_scope _ _; do
+    if [ "$rdn_scope" = 00 ]; then host_addresses="$host_addresses $rdn_a"; fi
+  done < /proc/net/if_inet6
+fi
+host_gateways=
+if [ -r /proc/net/ipv6_route ]; then
+  while read -r rdn_dest rdn_len _ _ rdn_hop _ _ _ rdn_flags _; do
+    [ "$rdn_dest$rdn_len" = 0000000000000000000000000000000000 ] || continue
+    case $rdn_flags in *[2367abef]) host_gateways="$host_gateways $rdn_hop" ;; esac
+  done < /proc/net/ipv6_route
+fi
+rdn_text hostaddresses "${host_addresses# }"
+rdn_text hostgateways "${host_gateways# }"
 # show fails only when the user manager does not answer (or refuses the unit name): only then is
 # show-environment needed to tell the two apart.
 if show=$(systemctl --user show "$unit" -p LoadState -p MainPID -p ActiveState -p SubState -p ExecMainPID -p InvocationID \

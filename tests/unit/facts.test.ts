@@ -1,9 +1,10 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+import { networkInterfaces, tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
+import { canonicalIpv6 } from "../../provider/core/address";
 import { factsScript, parseFacts, parseSystemctlEnvironment, splitSystemctlWords, versionFromOutput } from "../../provider/core/facts";
 
 const PARAMS = { unit: "docker.service", dropInName: "50-pulumi-rootless-docker.conf" };
@@ -288,4 +289,25 @@ test("facts fixture trixie-several-dropins: an EnvironmentFile's other lines (SE
   const decoded = stdout.split("\n").flatMap((line) => line.split(" ").slice(2).map((field) => Buffer.from(field, "base64").toString("utf8")));
   assert.ok(decoded.some((text) => text.includes("DOCKERD_ROOTLESS_ROOTLESSKIT_SLIRP4NETNS_SANDBOX=true")));
   assert.ok(!decoded.some((text) => text.includes("hunter2")));
+});
+
+test("host IPv6: /proc/net's hex addresses in RFC 5952 form, duplicates once; absent in older output = empty", () => {
+  const output = factsOutput({}).replace("RDN end", [`RDN hostaddresses ${b64("fd770000000000090000000000000011 20010db8000000000000000000000001 fd770000000000090000000000000011")}`, `RDN hostgateways ${b64("fd770000000000090000000000000001")}`, "RDN end"].join("\n"));
+  assert.deepEqual(parseFacts(output, PARAMS).hostIpv6, { addresses: ["fd77:0:0:9::11", "2001:db8::1"], defaultGateways: ["fd77:0:0:9::1"] });
+  assert.deepEqual(parseFacts(factsOutput({}), PARAMS).hostIpv6, { addresses: [], defaultGateways: [] });
+});
+
+test("host IPv6 read for real here: the global addresses node sees, and the gateways of `ip -6 route show default`", () => {
+  const run = spawnSync("sh", ["-c", factsScript(PARAMS)], { encoding: "utf8" });
+  assert.equal(run.status, 0, run.stderr);
+  const facts = parseFacts(run.stdout, PARAMS);
+  const globalAddresses = Object.values(networkInterfaces())
+    .flat()
+    .filter((entry) => entry !== undefined && entry.family === "IPv6" && !entry.internal && !entry.address.toLowerCase().startsWith("fe80:"))
+    .map((entry) => canonicalIpv6(entry!.address));
+  assert.deepEqual([...facts.hostIpv6.addresses].sort(), [...new Set(globalAddresses)].sort());
+  const routes = spawnSync("ip", ["-6", "route", "show", "default"], { encoding: "utf8" });
+  if (routes.error) return; // no iproute2 here: the addresses were still compared
+  const gateways = [...routes.stdout.matchAll(/\bvia ([0-9a-f:]+)/g)].map((match) => canonicalIpv6(match[1]));
+  assert.deepEqual([...facts.hostIpv6.defaultGateways].sort(), [...new Set(gateways)].sort());
 });
