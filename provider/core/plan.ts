@@ -3,6 +3,7 @@
  * environment systemd has loaded (effective), and the environment the running daemon was started with.
  */
 import { createHash } from "node:crypto";
+import { sameIpv6, targetFix } from "./address";
 import { COMPAT_HELPER_MARKER, editDropIn, managedAssignments, ourExecStartPost, parseUnitFile } from "./dropin";
 import { hostScript, KNOBS } from "./in-effect";
 import { declaredValue, FLAGS, runningChanges, sameValue, scriptProblems } from "./running-level";
@@ -71,6 +72,8 @@ export function planHost(spec: NetworkSpec, facts: HostFacts): HostPlan {
   problems.push(...sourceProblems(spec, facts, afterFiles, model));
   const decision = (name: string) => model.decisions.get(name);
   problems.push(...scriptProblems(spec, facts, script, desired, (name) => decision(name)?.value));
+  // dockerd-rootless.sh passes --disable-host-loopback unless the variable is exactly "false".
+  problems.push(...targetProblems(spec, facts, decision(`${MANAGED_PREFIX}DISABLE_HOST_LOOPBACK`)?.value === "false"));
   for (const name of managedNames(desired, facts.unit.environment, Object.fromEntries([...model.decisions].map(([key, entry]) => [key, entry.value])))) {
     const declared = declaredValue(desired, name);
     if (declared === undefined) continue; // not ours to judge: it stays whatever the unit's other sources make it
@@ -295,6 +298,32 @@ function environmentChanges(level: PropertyChange["level"], desired: Record<stri
   return managedNames(desired, actual)
     .filter((name) => desired[name] !== actual[name])
     .map((name) => withoutUndefined({ level, property: name, desired: desired[name], actual: actual[name], cause: cause(name) }));
+}
+
+/**
+ * Verification targets that prove nothing on this host: one of its own addresses (the probe would reach the host, and
+ * pasta gives the namespace the host's addresses), and with pasta mapping the host loopback the host's default gateway:
+ * pasta's --map-host-loopback defaults to the gateway, and RootlessKit passes --no-map-gw only with
+ * --disable-host-loopback (pkg/network/pasta), so the probe would reach the host itself, not the gateway.
+ */
+export function targetProblems(spec: NetworkSpec, facts: HostFacts, hostLoopbackMapped: boolean): CapabilityProblem[] {
+  if (!spec.verify.enabled) return [];
+  return spec.verify.targets.flatMap((target, index): CapabilityProblem[] => {
+    const property = `verify.targets[${index}].address`;
+    if (facts.hostIpv6.addresses.some((own) => sameIpv6(own, target.address))) {
+      return [{ severity: "error", message: `${property} ${target.address} is one of the host's own addresses: an answer from it proves nothing about the network`, hint: targetFix(property) }];
+    }
+    if (spec.networkDriver === "pasta" && hostLoopbackMapped && facts.hostIpv6.defaultGateways.some((gateway) => sameIpv6(gateway, target.address))) {
+      return [
+        {
+          severity: "error",
+          message: `${property} ${target.address} is the host's IPv6 default gateway, which pasta maps to the host itself while disableHostLoopback is false: the probe would reach the host, not the gateway`,
+          hint: `${targetFix(property)}; or set disableHostLoopback: true (RootlessKit then starts pasta with --no-map-gw)`,
+        },
+      ];
+    }
+    return [];
+  });
 }
 
 /** How to provide the verification's container image. */

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { hostname, userInfo } from "node:os";
 import { factsScript, parseFacts } from "../core/facts";
-import { compatHelperInstalled, planHost, planRemoval } from "../core/plan";
+import { compatHelperInstalled, planHost, planRemoval, targetProblems } from "../core/plan";
 import { runningNetwork } from "../core/in-effect";
 import { applyScript, parseApplyOutcome, remoteShellCommand, rollbackScript } from "../core/scripts";
 import type { HostFacts, HostPlan, NetworkSpec, VerificationResult } from "../core/types";
@@ -128,7 +128,13 @@ export async function removeHost(spec: NetworkSpec, opts: EngineOptions = {}): P
 }
 
 export async function verifyHost(spec: NetworkSpec, opts: EngineOptions = {}): Promise<VerificationResult> {
-  return withSession(spec, opts, async (session) => verifyOn(session, spec, await gatherFacts(session, spec)));
+  return withSession(spec, opts, async (session) => {
+    const facts = await gatherFacts(session, spec);
+    // A target that proves nothing on this host is refused here as in the plan, judged by what runs now.
+    const running = runningNetwork(facts);
+    assertCapable(session.label, { problems: targetProblems(spec, facts, running.networkDriver === "pasta" && !running.disableHostLoopback) });
+    return verifyOn(session, spec, facts);
+  });
 }
 
 async function withSession<T>(spec: NetworkSpec, opts: EngineOptions, work: (session: SshSession) => Promise<T>): Promise<T> {
@@ -199,7 +205,7 @@ function scriptBudget(spec: NetworkSpec, opts: EngineOptions): { lockWaitSeconds
 }
 
 /** Capability errors stop everything (apply, and `pulumi preview` through diff) before a byte is written. */
-export function assertCapable(host: string, plan: HostPlan): void {
+export function assertCapable(host: string, plan: Pick<HostPlan, "problems">): void {
   const errors = plan.problems.filter((problem) => problem.severity === "error");
   if (errors.length === 0) return;
   throw new CapabilityError(errors.map((problem) => problem.message).join("; "), errors.map((problem) => problem.hint).join("; "), {

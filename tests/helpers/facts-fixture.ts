@@ -11,9 +11,11 @@ export function realScript(name: string): string {
   return readFileSync(join(SCRIPTS, name), "utf8");
 }
 
-/** Reads a facts.json; an `execStart.script` of `@script:NAME` becomes that script's text. */
+/** Reads a facts.json (no `hostIpv6` = none); an `execStart.script` of `@script:NAME` becomes that script's text. */
 export function readFactsFixture(path: string): HostFacts {
-  const facts = JSON.parse(readFileSync(path, "utf8")) as HostFacts;
+  // Fixtures captured before the facts read the host's IPv6 network have none.
+  const read = JSON.parse(readFileSync(path, "utf8")) as Omit<HostFacts, "hostIpv6"> & Partial<Pick<HostFacts, "hostIpv6">>;
+  const facts: HostFacts = { ...read, hostIpv6: read.hostIpv6 ?? { addresses: [], defaultGateways: [] } };
   const script = facts.execStart.script;
   if (script?.startsWith(REFERENCE)) return { ...facts, execStart: { ...facts.execStart, script: realScript(script.slice(REFERENCE.length)) } };
   return facts;

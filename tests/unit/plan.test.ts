@@ -197,3 +197,35 @@ test("a drop-in that is not valid UTF-8 is refused before anything is written", 
   const plan = planHost(specOf(readJson("no-op", "spec.json")), latin1);
   assert.ok(plan.problems.some((problem) => problem.severity === "error" && /not valid UTF-8/.test(problem.message)), JSON.stringify(plan.problems));
 });
+
+describe("verification targets judged against the host's own network", () => {
+  const base = () => ({ spec: JSON.parse(readFileSync(join(FIXTURES, "no-op", "spec.json"), "utf8")) as Record<string, unknown>, facts: readFactsFixture(join(FIXTURES, "no-op", "facts.json")) });
+  const withHost = (facts: HostFacts): HostFacts => ({ ...facts, hostIpv6: { addresses: ["fd77:0:0:9::11"], defaultGateways: ["fd77:0:0:9::1"] } });
+  const errors = (plan: HostPlan) => plan.problems.filter((problem) => problem.severity === "error");
+
+  test("a target that is one of the host's own addresses (any spelling) is a plan error saying what to set", () => {
+    const { spec, facts } = base();
+    const plan = planHost(specOf({ ...spec, verify: { targets: [{ address: "FD77::9:0:0:0:11", tcpPort: 8081 }] } }), withHost(facts));
+    const [problem, ...more] = errors(plan);
+    assert.deepEqual(more, []);
+    assert.match(problem.message, /^verify\.targets\[0\]\.address FD77::9:0:0:0:11 is one of the host's own addresses/);
+    assert.match(problem.hint, /^set verify\.targets\[0\]\.address to an IPv6 address of your own network/);
+  });
+
+  test("pasta with disableHostLoopback: false: the host's default gateway is refused (pasta maps it to the host); with true, or slirp4netns, it is not", () => {
+    const { spec, facts } = base();
+    const target = { verify: { targets: [{ address: "fd77:0:0:9::1", tcpPort: 53 }] } };
+    const mapped = errors(planHost(specOf({ ...spec, ...target, disableHostLoopback: false }), withHost(facts)));
+    assert.equal(mapped.length, 1);
+    assert.match(mapped[0].message, /is the host's IPv6 default gateway, which pasta maps to the host itself while disableHostLoopback is false/);
+    assert.match(mapped[0].hint, /disableHostLoopback: true/);
+    assert.deepEqual(errors(planHost(specOf({ ...spec, ...target, disableHostLoopback: true }), withHost(facts))), []);
+    assert.deepEqual(errors(planHost(specOf({ ...spec, ...target }), withHost(facts))), [], "the script's default disables host loopback");
+  });
+
+  test("a target elsewhere on the host's network, or verification disabled, passes", () => {
+    const { spec, facts } = base();
+    assert.deepEqual(errors(planHost(specOf({ ...spec, verify: { targets: [{ address: "fd77:0:0:9::53", tcpPort: 53 }] }, disableHostLoopback: false }), withHost(facts))), []);
+    assert.deepEqual(errors(planHost(specOf({ ...spec, verify: { enabled: false, targets: [{ address: "fd77:0:0:9::11", tcpPort: 53 }] } }), withHost(facts))), []);
+  });
+});
