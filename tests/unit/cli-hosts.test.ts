@@ -325,6 +325,20 @@ describe("runCli", () => {
     assert.deepEqual(json().hosts.map((row: { name: string }) => row.name), ["web2"]);
   });
 
+  it("validate refuses targets that prove nothing, each with its path and what to set, and a copied SET-ME as a placeholder", async () => {
+    const { cliIo, out, err } = io();
+    const file = hostsFile(TWO_HOSTS.replace('verify: { targets: [{ address: "fd99::1", tcpPort: 8081 }], timeoutSeconds: 20 }', 'verify: { targets: [{ address: "::1", tcpPort: 53 }, { address: "2001:db8::53", tcpPort: 53 }, { address: "SET-ME", tcpPort: 53 }, { address: "fd00::3", tcpPort: 53 }], timeoutSeconds: 20 }'));
+    assert.equal(await runCli(["validate", "--hosts", file], cliIo), 1);
+    const text = out.join("") + err.join("");
+    assert.match(text, /defaults\.verify\.targets\[0\]\.address: ::1 is the loopback address[^\n]*: set verify\.targets\[0\]\.address to an IPv6 address of your own network/);
+    assert.match(text, /defaults\.verify\.targets\[1\]\.address: 2001:db8::53 is in the documentation prefix/);
+    assert.match(text, /defaults\.verify\.targets\[2\]\.address: is the placeholder "SET-ME" of a copied example/);
+    assert.doesNotMatch(text, /must be an IPv6 address/);
+    // fd00::3 is slirp4netns' DNS: refused for web2 (slirp4netns), not for web1 (pasta).
+    assert.match(text, /fd00::3 is in fd00::\/64, slirp4netns' own prefix/);
+    assert.equal(text.match(/fd00::3 is in/g)?.length, 1, text);
+  });
+
   it("validate checks the file and connects to nothing", async () => {
     const { cliIo, out } = io();
     assert.equal(await runCli(["validate", "--hosts", hostsFile(TWO_HOSTS)], cliIo), 0);
