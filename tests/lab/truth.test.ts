@@ -131,6 +131,10 @@ describe("bounded everywhere (observations 10 and 11)", () => {
       assert.equal(result.verification?.reachable, false);
       assert.equal(result.verification?.diagnosis, "verification-unfinished");
       assert.match(result.verification?.detail ?? "", /verify: no answer within 8 s/);
+      // Nothing is known of the namespace, and no bridge container was to be probed (no containerIpv6).
+      assert.equal(result.verification?.covers, "namespace");
+      assert.equal(result.verification?.namespace.diagnosis, "verification-unfinished");
+      assert.equal(result.verification?.container, null);
       await assertInSync(spec, result);
     } finally {
       await releaseGate(host.name);
