@@ -89,6 +89,9 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
     assert.equal(result.verification.reachable, true, JSON.stringify(result.verification));
     assert.equal(result.verification.tcp, true);
     assert.equal(result.verification.icmp, true);
+    // Without containerIpv6 no bridge container is probed, and the output says reachable covers the namespace only.
+    assert.equal(result.verification.covers, "namespace");
+    assert.equal(result.verification.container, null);
   });
 
   it("a second apply changes nothing: one connection, no write, no restart (InvocationID unchanged)", async () => {
@@ -191,9 +194,14 @@ describe("RootlessDockerNetwork engine on real hosts", { timeout: 900_000 }, () 
     assert.equal(daemonJson.ipv6, true);
     assert.match(String(daemonJson["fixed-cidr-v6"]), /^f[cd][0-9a-f]{2}:/);
     assert.doesNotMatch(String(daemonJson["fixed-cidr-v6"]), /^fd00::\//);
-    const container = result.verification?.paths.find((path) => path.path === "container");
+    // The namespace and the bridge container reported apart, and reachable speaks for both.
+    assert.equal(result.verification?.covers, "namespace+container", JSON.stringify(result.verification));
+    assert.equal(result.verification?.namespace.reachable, true, JSON.stringify(result.verification?.namespace));
+    const container = result.verification?.container;
     assert.ok(container, JSON.stringify(result.verification));
+    assert.equal(container.path, "container");
     assert.equal(container.reachable, true, JSON.stringify(container));
+    assert.ok(container.targets.every((target) => target.tcp === true), JSON.stringify(container.targets));
     assert.equal(result.verification?.reachable, true);
   });
 
