@@ -20,6 +20,7 @@ import type { PlanDocument, ScriptDocument } from "../../provider/api";
 import { runCli } from "../../provider/cli/main";
 import type { ApplyReport } from "../../provider/cli/run";
 import { parseFacts } from "../../provider/core/facts";
+import { parseVerification } from "../../provider/core/verify";
 import * as engine from "../../provider/engine";
 import { DROP_IN, hostState, startFrom, userCommand } from "../helpers/host-state";
 import { labSpec } from "../helpers/lab-spec";
@@ -113,20 +114,27 @@ describe("the plan says what the apply will do, and the apply does exactly that"
     assert.equal(printed.code, 0, JSON.stringify(printed.document));
     const spec = labSpec(host, { networkDriver: "slirp4netns", ipv6: true, verify: { enabled: false } });
     assert.equal(printed.document.script, engine.factsScriptFor(spec));
-    const ssh = spawnSync(
-      "ssh",
-      ["-i", host.privateKeyPath, "-p", String(host.port), "-o", "BatchMode=yes", "-o", `UserKnownHostsFile=${knownHosts()}`, "-o", "StrictHostKeyChecking=yes", `${host.user}@${host.address}`, "sh"],
-      { input: printed.document.script!, encoding: "utf8", timeout: 120_000 },
-    );
+    const byHand = (script: string) =>
+      spawnSync(
+        "ssh",
+        ["-i", host.privateKeyPath, "-p", String(host.port), "-o", "BatchMode=yes", "-o", `UserKnownHostsFile=${knownHosts()}`, "-o", "StrictHostKeyChecking=yes", `${host.user}@${host.address}`, "sh"],
+        { input: script, encoding: "utf8", timeout: 120_000 },
+      );
+    const ssh = byHand(printed.document.script!);
     assert.equal(ssh.status, 0, ssh.stderr);
-    const byHand = parseFacts(ssh.stdout, { unit: spec.unit, dropInName: spec.dropInName });
     const { facts } = await engine.inspectHost(spec);
-    assert.deepEqual(byHand, facts);
+    assert.deepEqual(parseFacts(ssh.stdout, { unit: spec.unit, dropInName: spec.dropInName }), facts);
     // The verification script is the engine's own builder's, with this host's target in its header.
     const verify = await cli<ScriptDocument>(["script", "verify", "--host", host.name]);
     assert.equal(verify.code, 0, JSON.stringify(verify.document));
     assert.ok(verify.document.script!.startsWith("#!/bin/sh\n"));
-    assert.ok(verify.document.script!.includes(host.target.ipv6), verify.document.script!);
+    assert.match(verify.document.script!, new RegExp(`^RDN_TARGETS='${host.target.ipv6},${host.target.ipv6TcpPort},1'$`, "m"));
+    // Run by hand as printed, it proves what the engine's verification proves.
+    const verifyRun = byHand(verify.document.script!);
+    assert.equal(verifyRun.status, 0, verifyRun.stderr);
+    const verification = parseVerification(verifyRun.stdout, { pingGroupRange: facts.pingGroupRange });
+    assert.equal(verification.reachable, true, JSON.stringify(verification));
+    assert.equal(verification.covers, "namespace");
   });
 
   it("script apply connects, plans, and prints the apply script only when there is something to do", async () => {
