@@ -58,8 +58,8 @@ export function inPrefix(address: number[], prefix: string, length: number): boo
 interface RefusedRange {
   prefix: string;
   length: number;
-  /** Only under this driver (its own addresses in the namespace). */
-  driver?: NetworkDriver;
+  /** Only under these drivers (their own addresses in the namespace). */
+  drivers?: readonly NetworkDriver[];
   /** Why an answer from such an address proves nothing. */
   why: string;
 }
@@ -75,13 +75,15 @@ const REFUSED: readonly RefusedRange[] = [
   { prefix: "3fff::", length: 20, why: "is in the documentation prefix 3fff::/20 (RFC 9637): it exists only in examples" },
   { prefix: "fe80::", length: 10, why: "is link-local (fe80::/10): it names a neighbour on one link, never the network beyond it, and needs a zone" },
   { prefix: "ff00::", length: 8, why: "is multicast (ff00::/8): it names a group, not a host, and TCP cannot connect to it" },
-  // slirp4netns' own addresses (its man page: IPv6 CIDR fd00::/64, gateway/host fd00::2, DNS fd00::3; the
-  // namespace's address is a random one of that prefix): slirp4netns answers them itself, without the host's network.
+  // The namespace's own prefix: slirp4netns(1) has IPv6 CIDR fd00::/64, gateway/host fd00::2, DNS fd00::3 and gives
+  // the namespace a random address of it; RootlessKit 3.3's pasta driver (pkg/network/pasta, not 3.1's) starts pasta
+  // with --address=fd00::100 --gateway=fd00::2 --dns-forward=fd00::3. The driver answers them itself (the gateway is
+  // the host, the DNS address the host's resolver), without the host's network.
   {
     prefix: "fd00::",
     length: 64,
-    driver: "slirp4netns",
-    why: "is in fd00::/64, slirp4netns' own prefix inside the namespace (its gateway fd00::2, DNS fd00::3 and the namespace's address): slirp4netns answers them itself, without the host's network",
+    drivers: ["slirp4netns", "pasta"],
+    why: "is in fd00::/64, the namespace's own prefix (gateway fd00::2, DNS fd00::3, the namespace's own address: slirp4netns, and pasta as RootlessKit 3.3 starts it): the driver answers it itself, without the host's network",
   },
 ];
 
@@ -104,7 +106,7 @@ export function isPlaceholderTarget(address: string): boolean {
 export function refusedTarget(address: string, driver: NetworkDriver | undefined): string | null {
   const bytes = ipv6Bytes(address);
   if (bytes === null) return null;
-  const range = REFUSED.find((candidate) => (candidate.driver === undefined || candidate.driver === driver) && inPrefix(bytes, candidate.prefix, candidate.length));
+  const range = REFUSED.find((candidate) => (candidate.drivers === undefined || (driver !== undefined && candidate.drivers.includes(driver))) && inPrefix(bytes, candidate.prefix, candidate.length));
   return range ? `${address} ${range.why}` : null;
 }
 

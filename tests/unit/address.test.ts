@@ -60,16 +60,19 @@ describe("targets that prove nothing", () => {
     });
   }
 
-  test("slirp4netns' own prefix fd00::/64 (gateway fd00::2, DNS fd00::3) is refused with slirp4netns only", () => {
-    for (const address of ["fd00::2", "fd00::3", "fd00::100", "fd00::c0:ffee"]) {
-      const [problem] = problemsOf(withTargets([address], "slirp4netns"));
-      assert.equal(problem?.property, "verify.targets[0].address", address);
-      assert.match(problem.reason, /slirp4netns' own prefix/);
-      assert.match(problem.reason, /networkDriver "slirp4netns"/);
-      assert.match(problem.fix ?? "", /your own network/);
-      assert.deepEqual(problemsOf(withTargets([address], "pasta")), [], `${address} under pasta`);
+  test("the namespace's own prefix fd00::/64 (gateway fd00::2, DNS fd00::3, fd00::100) is refused with slirp4netns and pasta", () => {
+    for (const driver of ["slirp4netns", "pasta"]) {
+      for (const address of ["fd00::2", "fd00::3", "fd00::100", "fd00::c0:ffee"]) {
+        const [problem, ...more] = problemsOf(withTargets([address], driver));
+        assert.deepEqual(more, []);
+        assert.equal(problem?.property, "verify.targets[0].address", address);
+        assert.match(problem.reason, /the namespace's own prefix/);
+        assert.ok(problem.reason.endsWith(`(networkDriver "${driver}")`), problem.reason);
+        assert.match(problem.fix ?? "", /your own network/);
+      }
     }
-    // The next /64 is anyone's ULA.
+    // Drivers without IPv6 have no such prefix (their ipv6 is refused on its own); the next /64 is anyone's ULA.
+    assert.equal(refusedTarget("fd00::3", "vpnkit"), null);
     assert.deepEqual(problemsOf(withTargets(["fd00:0:0:1::53"], "slirp4netns")), []);
   });
 
