@@ -72,7 +72,7 @@ export interface NetworkOutputs {
   compatInUse: boolean;
   /** Capability and security warnings found by the last apply or refresh. */
   warnings: string[];
-  /** The IPv6 check of the last apply; null when verification is disabled (a refresh does not re-verify). */
+  /** The IPv6 check of the last apply (`covers` says whether `reachable` speaks for the namespace only); null when verification is disabled (a refresh does not re-verify). */
   verification: VerificationResult | null;
 }
 

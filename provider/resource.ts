@@ -250,7 +250,7 @@ export class RootlessDockerNetwork extends pulumi.dynamic.Resource {
   declare readonly compatInUse: pulumi.Output<NetworkOutputs["compatInUse"]>;
   /** Capability and security warnings of the last apply or refresh. */
   declare readonly warnings: pulumi.Output<NetworkOutputs["warnings"]>;
-  /** IPv6 reachability found by the last apply; null when verification is disabled. */
+  /** IPv6 reachability found by the last apply (`namespace`, `container`, and `covers`: what `reachable` speaks for); null when verification is disabled. */
   declare readonly verification: pulumi.Output<NetworkOutputs["verification"]>;
 
   constructor(name: string, args: RootlessDockerNetworkArgs, opts?: pulumi.CustomResourceOptions) {
