@@ -20,7 +20,7 @@ import {
   targetServers,
   type LinkImpairment,
 } from "./network";
-import { assertPrerequisites, ensureInotifyInstances } from "./prerequisites";
+import { assertPrerequisites, ensureKernelLimits } from "./prerequisites";
 import { ensureRootfs, type Profile } from "./rootfs";
 import { ensureMobyDockerd, ensureRootlessKit, ensureRootlessScript, parseMobyVersion, parseRootlessKitVersion } from "./tools";
 import { cgroup2Mount, childrenOf, killAndWait, processesWhere, removeCgroupTree, unmountUnder } from "./system";
@@ -82,7 +82,7 @@ function bootsInFlight(): number {
  */
 export async function labUp(options: LabUpOptions = {}): Promise<LabHost[]> {
   assertPrerequisites();
-  ensureInotifyInstances(log);
+  ensureKernelLimits(log);
   const profiles = [options.profile ?? "trixie"].flat();
   const docker = options.docker ?? true;
   const count = options.hosts ?? 1;

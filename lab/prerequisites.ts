@@ -47,15 +47,31 @@ export function assertPrerequisites(): void {
 }
 
 /**
- * Each host's systemd and user manager take inotify instances from root's per-user budget on the machine; Debian's
- * default of 128 stops the lab at about 25 hosts ("Too many open files"). Raised (never lowered) for the lab's sake.
+ * Per-user kernel budgets that every lab host's users draw from together (the hosts share the machine's kernel and
+ * uids). Raised (never lowered) for the lab's sake.
  */
-const INOTIFY_INSTANCES = "/proc/sys/fs/inotify/max_user_instances";
-const INOTIFY_INSTANCES_NEEDED = 1024;
+const KERNEL_LIMITS = [
+  // Each host's systemd and user manager take inotify instances from root's budget; Debian's default of 128 stops
+  // the lab at about 25 hosts ("Too many open files").
+  { path: "/proc/sys/fs/inotify/max_user_instances", needed: 1024, why: "many hosts each run systemd" },
+  // Every host's `dev` is uid 1000, and each ssh session and `docker run` (runc's session keyring) takes keys from
+  // that one uid's quota; the default of 200 keys (20000 bytes) fails containers with "disk quota exceeded" once
+  // about 30 hosts are up.
+  { path: "/proc/sys/kernel/keys/maxkeys", needed: 20_000, why: "every host's dev user shares one key quota" },
+  { path: "/proc/sys/kernel/keys/maxbytes", needed: 2_000_000, why: "every host's dev user shares one key quota" },
+];
 
-export function ensureInotifyInstances(log: (line: string) => void): void {
-  const current = Number(readFileSync(INOTIFY_INSTANCES, "utf8"));
-  if (current >= INOTIFY_INSTANCES_NEEDED) return;
-  writeFileSync(INOTIFY_INSTANCES, `${INOTIFY_INSTANCES_NEEDED}\n`);
-  log(`raised fs.inotify.max_user_instances from ${current} to ${INOTIFY_INSTANCES_NEEDED} (many hosts each run systemd)`);
+export function ensureKernelLimits(log: (line: string) => void): void {
+  for (const { path, needed, why } of KERNEL_LIMITS) {
+    const current = Number(readFileSync(path, "utf8"));
+    if (current >= needed) continue;
+    const name = path.slice("/proc/sys/".length).replaceAll("/", ".");
+    try {
+      writeFileSync(path, `${needed}\n`);
+      log(`raised ${name} from ${current} to ${needed} (${why})`);
+    } catch (error) {
+      // A machine that forbids it can still run smaller labs: say so, and what to do for larger ones.
+      log(`could not raise ${name} from ${current} to ${needed} (${why}): ${(error as Error).message}; run: sysctl -w ${name}=${needed}`);
+    }
+  }
 }
