@@ -22,6 +22,7 @@ import { RootlessDockerNetwork } from "../../provider/resource";
 import { assertInputsInSync } from "../helpers/in-sync";
 import { labInputs } from "../helpers/lab-spec";
 import { ProviderHostCallError, startProviderHost, type ProviderHost } from "../helpers/provider-host";
+import { rejectionOf } from "../helpers/rejection";
 
 type RegisterRequest = { getAdditionalsecretoutputsList(): string[] };
 
@@ -64,13 +65,9 @@ function withoutConnection(properties: Record<string, unknown>): Record<string, 
 }
 
 async function callError(promise: Promise<unknown>): Promise<ProviderHostCallError> {
-  return promise.then(
-    () => assert.fail("expected the call to fail"),
-    (error: unknown) => {
-      assert.ok(error instanceof ProviderHostCallError, String(error));
-      return error;
-    },
-  );
+  const error = await rejectionOf<unknown>(promise);
+  assert.ok(error instanceof ProviderHostCallError, String(error));
+  return error;
 }
 
 before(async () => {

@@ -22,6 +22,7 @@ import { armGate, GATE_POINTS, gateReached, installGate, killSshSession, release
 import { hostState, lockReleased, startFrom } from "../helpers/host-state";
 import { assertInSync } from "../helpers/in-sync";
 import { labInputs, labSpec } from "../helpers/lab-spec";
+import { rejectionOf } from "../helpers/rejection";
 
 /** Our variable plus text that is not ours: a rollback must bring back every byte of it. */
 const HAND_WRITTEN = "# written by hand; keep this comment\n[Service]\nEnvironment=\"DOCKERD_ROOTLESS_ROOTLESSKIT_MTU=65520\"   \nEnvironment=KEEP_ME=1\n";
@@ -55,13 +56,6 @@ function traceEvents(): Array<{ event: string; host: string; via?: string }> {
   return text === "" ? [] : text.split("\n").map((line) => JSON.parse(line));
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => assert.fail("expected the call to fail"),
-    (error: Error) => error,
-  );
-}
-
 function specWith(lab: LabHost, connection: Record<string, unknown>, overrides: Record<string, unknown> = {}): NetworkSpec {
   const inputs = labInputs(lab);
   return labSpec(lab, { ...WANTED, verify: { enabled: false }, ...overrides, connection: { ...(inputs.connection as object), ...connection } });
@@ -70,7 +64,7 @@ function specWith(lab: LabHost, connection: Record<string, unknown>, overrides: 
 describe("host keys", () => {
   it("a changed pinned key stops before any command: one connect, zero execs, drop-in unchanged, the offered key and how to pin it shown", async () => {
     const start = await startFrom(host, HAND_WRITTEN);
-    const error = await failure(engine.applyHost(specWith(host, { hostKey: other.hostPublicKey })));
+    const error = await rejectionOf(engine.applyHost(specWith(host, { hostKey: other.hostPublicKey })));
     assert.ok(isHostKeyError(error), String(error));
     const offeredBase64 = host.hostPublicKey.split(" ")[1]!;
     assert.ok(error.message.includes(`hostKey: "ssh-ed25519 ${offeredBase64}"`), error.message);
@@ -83,7 +77,7 @@ describe("host keys", () => {
     const knownHosts = join(workDir, "known_hosts");
     writeFileSync(knownHosts, `${other.address} ${other.hostPublicKey}\n`);
     const connection = { hostKey: undefined, knownHostsPath: knownHosts };
-    const error = await failure(engine.inspectHost(specWith(host, connection)));
+    const error = await rejectionOf(engine.inspectHost(specWith(host, connection)));
     assert.ok(isHostKeyError(error), String(error));
     const line = `${host.address} ${host.hostPublicKey}`;
     assert.ok(error.message.includes(line), error.message);
@@ -105,7 +99,7 @@ describe("host keys", () => {
 
   it("a bastion with a changed key stops before the target is dialed", async () => {
     const proxy = { ...(labInputs(other).connection as object), hostKey: host.hostPublicKey };
-    const error = await failure(engine.inspectHost(specWith(host, { proxy })));
+    const error = await rejectionOf(engine.inspectHost(specWith(host, { proxy })));
     assert.ok(isHostKeyError(error), String(error));
     assert.equal(error.host, label(other));
     assert.deepEqual(
@@ -118,7 +112,7 @@ describe("host keys", () => {
 describe("rollback", () => {
   it("a daemon that does not become active after the restart: RollbackError with journal lines, the drop-in restored byte for byte, the daemon active on the old settings", async () => {
     const start = await startFrom(host, HAND_WRITTEN);
-    const error = await failure(engine.applyHost(specWith(host, {}, { extraFlags: ["--rdl-flag-rootlesskit-rejects"] })));
+    const error = await rejectionOf(engine.applyHost(specWith(host, {}, { extraFlags: ["--rdl-flag-rootlesskit-rejects"] })));
     assert.ok(isRollbackError(error), String(error));
     assert.ok(
       error.evidence.some((line) => line.includes("rdl-flag-rootlesskit-rejects")),
@@ -131,7 +125,7 @@ describe("rollback", () => {
     const start = await startFrom(host, HAND_WRITTEN);
     // Nothing listens on port 9 of the lab's target, so the TCP probe is refused.
     const verify = { required: true, timeoutSeconds: 5, targets: [{ address: host.target.ipv6, tcpPort: 9, icmp: false }] };
-    const error = await failure(engine.applyHost(specWith(host, {}, { verify })));
+    const error = await rejectionOf(engine.applyHost(specWith(host, {}, { verify })));
     assert.ok(isVerificationError(error), String(error));
     assert.match(error.message, /previous files were restored and the daemon restarted on them/);
     const end = await hostState(host);
@@ -146,7 +140,7 @@ describe("the SSH connection cut at each step", () => {
       assert.doesNotMatch(start.rootlesskit, /--ipv6/);
       const spec = specWith(host, {});
       await armGate(host.name, point);
-      const applying = failure(engine.applyHost(spec));
+      const applying = rejectionOf(engine.applyHost(spec));
       try {
         await killSshSession(host.name, await gateReached(host.name));
         const error = await applying;
@@ -173,7 +167,7 @@ describe("unreachable hosts", () => {
   it("bounded dial retries, then a ConnectionError naming the host and the last cause; one dead host does not stop the fleet plan", async () => {
     await stopSshd(other.name);
     try {
-      const error = await failure(engine.inspectHost(specWith(other, { dialErrorLimit: 3, perDialTimeout: 2 })));
+      const error = await rejectionOf(engine.inspectHost(specWith(other, { dialErrorLimit: 3, perDialTimeout: 2 })));
       assert.ok(isConnectionError(error), String(error));
       assert.ok(error.message.startsWith(`${label(other)}: connect:`), error.message);
       assert.match(error.message, /after 3 attempts.*ECONNREFUSED/s);

@@ -17,6 +17,7 @@ import * as engine from "../../provider/engine";
 import { isConnectionError, isHostKeyError } from "../../provider/errors";
 import { TRACE_ENV } from "../../provider/transport";
 import { generateKeyPair, startSshServer, type TestSshServer } from "../helpers/ssh-server";
+import { rejectionOf } from "../helpers/rejection";
 
 // An agent in the developer's environment would add keys to every login.
 delete process.env.SSH_AUTH_SOCK;
@@ -94,36 +95,29 @@ function spec(connection: Record<string, unknown>): NetworkSpec {
 
 const withAllCredentials = { privateKey: encryptedKey.privateKey, privateKeyPassword: PASSPHRASE, password: PASSWORD };
 
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => assert.fail("expected the engine call to fail"),
-    (error: unknown) => error,
-  );
-}
-
 describe("engine errors carry no credential", () => {
   it("authentication refused (key with passphrase, and password)", async () => {
-    const error = await failure(engine.applyHost(spec({ ...withAllCredentials, port: refusing.port, hostKey: refusing.hostPublicKey })));
+    const error = await rejectionOf<unknown>(engine.applyHost(spec({ ...withAllCredentials, port: refusing.port, hostKey: refusing.hostPublicKey })));
     assert.ok(isConnectionError(error), everythingOf(error));
     assert.match((error as Error).message, /refused the login/);
     assertNoSecret(everythingOf(error), "the auth error");
   });
 
   it("host key changed", async () => {
-    const error = await failure(engine.inspectHost(spec({ ...withAllCredentials, port: refusing.port, hostKey: otherHostKey })));
+    const error = await rejectionOf<unknown>(engine.inspectHost(spec({ ...withAllCredentials, port: refusing.port, hostKey: otherHostKey })));
     assert.ok(isHostKeyError(error), everythingOf(error));
     assertNoSecret(everythingOf(error), "the host-key error");
   });
 
   it("host unreachable after the dial retries", async () => {
-    const error = await failure(engine.verifyHost(spec({ ...withAllCredentials, port: await closedPort() })));
+    const error = await rejectionOf<unknown>(engine.verifyHost(spec({ ...withAllCredentials, port: await closedPort() })));
     assert.ok(isConnectionError(error), everythingOf(error));
     assert.match((error as Error).message, /after 2 attempts/);
     assertNoSecret(everythingOf(error), "the unreachable error");
   });
 
   it("wrong passphrase for the key", async () => {
-    const error = await failure(engine.inspectHost(spec({ privateKey: encryptedKey.privateKey, privateKeyPassword: `${PASSPHRASE}-wrong`, port: refusing.port, hostKey: refusing.hostPublicKey })));
+    const error = await rejectionOf<unknown>(engine.inspectHost(spec({ privateKey: encryptedKey.privateKey, privateKeyPassword: `${PASSPHRASE}-wrong`, port: refusing.port, hostKey: refusing.hostPublicKey })));
     assert.ok(isConnectionError(error), everythingOf(error));
     assertNoSecret(everythingOf(error).replaceAll(`${PASSPHRASE}-wrong`, "<wrong passphrase>"), "the unusable-key error");
     assert.ok(!everythingOf(error).includes(`${PASSPHRASE}-wrong`), "the wrong passphrase is shown");
@@ -131,7 +125,7 @@ describe("engine errors carry no credential", () => {
 
   it("warnings of a skipped host-key check carry no credential", async () => {
     const warnings: string[] = [];
-    await failure(engine.inspectHost(spec({ ...withAllCredentials, port: refusing.port, dangerouslySkipHostKeyVerification: true }), { onWarning: (w) => warnings.push(w) }));
+    await rejectionOf<unknown>(engine.inspectHost(spec({ ...withAllCredentials, port: refusing.port, dangerouslySkipHostKeyVerification: true }), { onWarning: (w) => warnings.push(w) }));
     assert.equal(warnings.length, 1);
     assertNoSecret(warnings.join("\n"), "the warning");
   });

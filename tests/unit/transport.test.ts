@@ -10,6 +10,7 @@ import type { ConnectionSpec } from "../../provider/core/types";
 import { isConnectionError, isHostKeyError, isRemoteTimeoutError } from "../../provider/errors";
 import { openSession, TRACE_ENV, transportStats, type SshSession } from "../../provider/transport";
 import { generateKeyPair, startSshServer, type TestSshServer } from "../helpers/ssh-server";
+import { rejectionOf } from "../helpers/rejection";
 
 // An agent in the developer's environment would add keys to every login; the agent test sets its own.
 delete process.env.SSH_AUTH_SOCK;
@@ -47,13 +48,6 @@ function connection(target: { port: number; hostPublicKey?: string }, overrides:
 
 async function open(conn: ConnectionSpec, onWarning?: (message: string) => void): Promise<SshSession> {
   return track(await openSession(conn, { onWarning }));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => assert.fail("expected a rejection"),
-    (error: Error) => error,
-  );
 }
 
 function writeFile(name: string, content: string): string {
@@ -115,7 +109,7 @@ describe("exec", () => {
   it("fails a command that outlives timeoutMs with RemoteTimeoutError naming the step and the time, and keeps the connection usable", async () => {
     const target = await server();
     const session = await open(connection(target));
-    const error = await rejection(session.exec("echo started; sleep 30", { timeoutMs: 300, step: "gather facts", timeoutHint: "raise timeouts.factsSeconds" }));
+    const error = await rejectionOf(session.exec("echo started; sleep 30", { timeoutMs: 300, step: "gather facts", timeoutHint: "raise timeouts.factsSeconds" }));
     assert.ok(isRemoteTimeoutError(error), String(error));
     assert.match(error.message, new RegExp(`^dev@127\\.0\\.0\\.1:${target.port}: gather facts: no answer within 300 ms`));
     assert.match(error.message, /raise timeouts\.factsSeconds/);
@@ -126,7 +120,7 @@ describe("exec", () => {
   it("gives up on a host that accepts the command and never ends it, closing the channel", async () => {
     const target = await server({ hangOnExec: true });
     const session = await open(connection(target));
-    const error = await rejection(session.exec("echo anything", { timeoutMs: 500, step: "apply" }));
+    const error = await rejectionOf(session.exec("echo anything", { timeoutMs: 500, step: "apply" }));
     assert.ok(isRemoteTimeoutError(error), String(error));
     assert.match(error.message, /: apply: no answer within 500 ms; the command's channel was closed/);
     session.close();
@@ -138,10 +132,10 @@ describe("exec", () => {
   it("rejects with ConnectionError when the connection drops mid-command, and for every later exec", async () => {
     const target = await server({ dropConnectionOnExec: true });
     const session = await open(connection(target));
-    const error = await rejection(session.exec("echo never-finishes"));
+    const error = await rejectionOf(session.exec("echo never-finishes"));
     assert.ok(isConnectionError(error), String(error));
     assert.match(error.message, /run remote command: the SSH connection was lost before the command finished/);
-    assert.ok(isConnectionError(await rejection(session.exec("true"))));
+    assert.ok(isConnectionError(await rejectionOf(session.exec("true"))));
     assert.equal(target.execRequests.length, 1);
   });
 });
@@ -161,7 +155,7 @@ describe("host keys", () => {
 
   it("refuses a different pinned key before any command, showing the offered key and how to pin it", async () => {
     const target = await server();
-    const error = await rejection(open(connection(target, { hostKey: generateKeyPair().publicKey })));
+    const error = await rejectionOf(open(connection(target, { hostKey: generateKeyPair().publicKey })));
     assert.ok(isHostKeyError(error), String(error));
     const base64 = target.hostPublicKey.split(" ")[1]!;
     assert.match(error.message, /possible man-in-the-middle/);
@@ -174,13 +168,13 @@ describe("host keys", () => {
     const target = await server();
     await open(connection(target, { hostKey: opensshFingerprint(target.hostPublicKey) }));
     const other = opensshFingerprint(generateKeyPair().publicKey);
-    assert.ok(isHostKeyError(await rejection(open(connection(target, { hostKey: other })))));
+    assert.ok(isHostKeyError(await rejectionOf(open(connection(target, { hostKey: other })))));
     assert.equal(target.execRequests.length, 0);
   });
 
   it("refuses a hostKey that is neither a key line nor a fingerprint", async () => {
     const target = await server();
-    const error = await rejection(open(connection(target, { hostKey: "ssh-ed25519 not-base64!" })));
+    const error = await rejectionOf(open(connection(target, { hostKey: "ssh-ed25519 not-base64!" })));
     assert.ok(isHostKeyError(error));
     assert.match(error.message, /neither an OpenSSH public-key line nor a SHA256 fingerprint/);
   });
@@ -190,7 +184,7 @@ describe("host keys", () => {
     const bracketed = writeFile("known_bracketed", `# comment\n[127.0.0.1]:${target.port} ${target.hostPublicKey}\n`);
     await open(connection(target, { hostKey: undefined, knownHostsPath: bracketed }));
     const bare = writeFile("known_bare", `127.0.0.1 ${target.hostPublicKey}\n`);
-    assert.ok(isHostKeyError(await rejection(open(connection(target, { hostKey: undefined, knownHostsPath: bare })))));
+    assert.ok(isHostKeyError(await rejectionOf(open(connection(target, { hostKey: undefined, knownHostsPath: bare })))));
   });
 
   it("asks a host with several keys for the type known_hosts lists (rsa only here), as OpenSSH does", async () => {
@@ -212,19 +206,19 @@ describe("host keys", () => {
     const target = await server();
     const lines = [`@cert-authority * ${target.hostPublicKey}`, `@revoked * ${target.hostPublicKey}`, `[127.0.0.1]:${target.port} ${target.hostPublicKey}`];
     const path = writeFile("known_revoked", `${lines.join("\n")}\n`);
-    const error = await rejection(open(connection(target, { hostKey: undefined, knownHostsPath: path })));
+    const error = await rejectionOf(open(connection(target, { hostKey: undefined, knownHostsPath: path })));
     assert.ok(isHostKeyError(error));
     assert.match(error.message, /line 2 of .* marks @revoked/);
     assert.equal(target.execRequests.length, 0);
 
     const caOnly = writeFile("known_ca", `${lines[0]}\n`);
-    assert.match((await rejection(open(connection(target, { hostKey: undefined, knownHostsPath: caOnly })))).message, /unknown host key/);
+    assert.match((await rejectionOf(open(connection(target, { hostKey: undefined, knownHostsPath: caOnly })))).message, /unknown host key/);
   });
 
   it("refuses a changed key, naming the known_hosts line to replace", async () => {
     const target = await server();
     const path = writeFile("known_changed", `[127.0.0.1]:${target.port} ${generateKeyPair().publicKey}\n`);
-    const error = await rejection(open(connection(target, { hostKey: undefined, knownHostsPath: path })));
+    const error = await rejectionOf(open(connection(target, { hostKey: undefined, knownHostsPath: path })));
     assert.ok(isHostKeyError(error));
     assert.match(error.message, /line 1 of .* holds a different ssh-ed25519 key .*man-in-the-middle/);
     assert.ok(error.message.includes(`replace line 1 of ${path} with: [127.0.0.1]:${target.port} ${target.hostPublicKey}`), error.message);
@@ -233,7 +227,7 @@ describe("host keys", () => {
   it("refuses an unknown host with the exact known_hosts line, and that line then works", async () => {
     const target = await server();
     const path = join(workDir, "known_missing");
-    const error = await rejection(open(connection(target, { hostKey: undefined, knownHostsPath: path })));
+    const error = await rejectionOf(open(connection(target, { hostKey: undefined, knownHostsPath: path })));
     assert.ok(isHostKeyError(error), String(error));
     assert.equal(target.execRequests.length, 0);
     const line = `[127.0.0.1]:${target.port} ${target.hostPublicKey}`;
@@ -292,7 +286,7 @@ describe("authentication", () => {
     const password = "pass-word-0815";
     const protectedKey = generateKeyPair({ passphrase });
     const target = await server({ refuseAuth: true });
-    const error = await rejection(
+    const error = await rejectionOf(
       openSession(connection(target, { privateKey: protectedKey.privateKey, privateKeyPassword: passphrase, password, dialErrorLimit: 3 })),
     );
     assert.ok(isConnectionError(error), String(error));
@@ -305,11 +299,11 @@ describe("authentication", () => {
   it("reports an unusable key (wrong passphrase) without the key or the passphrase", async () => {
     const protectedKey = generateKeyPair({ passphrase: "right-one" });
     const target = await server();
-    const error = await rejection(openSession(connection(target, { privateKey: protectedKey.privateKey, privateKeyPassword: "wrong-one" })));
+    const error = await rejectionOf(openSession(connection(target, { privateKey: protectedKey.privateKey, privateKeyPassword: "wrong-one" })));
     assert.ok(isConnectionError(error), String(error));
     assert.match(error.message, /the privateKey cannot be used/);
     assertNoSecrets(error, ["right-one", "wrong-one", ...keyBodyChunks(protectedKey.privateKey)]);
-    const publicOnly = await rejection(openSession(connection(target, { privateKey: clientKey.publicKey })));
+    const publicOnly = await rejectionOf(openSession(connection(target, { privateKey: clientKey.publicKey })));
     assert.ok(isConnectionError(publicOnly), String(publicOnly));
     assert.match(publicOnly.message, /connect: the privateKey cannot be used: it is a public key/);
     assert.equal(target.connections, 0);
@@ -328,7 +322,7 @@ function assertNoSecrets(error: Error, secrets: string[]): void {
 describe("dialing", () => {
   it("retries a refused port exactly dialErrorLimit times and names the attempts and the cause", async () => {
     const port = await closedPort();
-    const error = (await rejection(openSession(connection({ port }, { dialErrorLimit: 3 })))) as Error & { evidence: string[] };
+    const error = (await rejectionOf(openSession(connection({ port }, { dialErrorLimit: 3 })))) as Error & { evidence: string[] };
     assert.ok(isConnectionError(error), String(error));
     assert.match(error.message, new RegExp(`^dev@127\\.0\\.0\\.1:${port}: connect: could not open an SSH connection after 3 attempts.*ECONNREFUSED`));
     assert.deepEqual(
@@ -339,7 +333,7 @@ describe("dialing", () => {
 
   it("counts every hang-up before the SSH banner as an attempt and stops at the limit", async () => {
     const front = await flakyFront(await closedPort(), Infinity);
-    const error = await rejection(openSession(connection({ port: front.port }, { dialErrorLimit: 2 })));
+    const error = await rejectionOf(openSession(connection({ port: front.port }, { dialErrorLimit: 2 })));
     assert.ok(isConnectionError(error));
     assert.equal(front.accepted(), 2);
   });
@@ -354,7 +348,7 @@ describe("dialing", () => {
 
   it("bounds each attempt by perDialTimeout and retries a stalled handshake", async () => {
     const target = await server({ authDelayMs: 5_000 });
-    const error = (await rejection(openSession(connection(target, { perDialTimeout: 0.3, dialErrorLimit: 2 })))) as Error & { evidence: string[] };
+    const error = (await rejectionOf(openSession(connection(target, { perDialTimeout: 0.3, dialErrorLimit: 2 })))) as Error & { evidence: string[] };
     assert.ok(isConnectionError(error), String(error));
     assert.equal(target.connections, 2);
     assert.match(error.evidence.join("\n"), /Timed out while waiting for handshake/);
@@ -362,7 +356,7 @@ describe("dialing", () => {
 
   it("never retries a host-key refusal", async () => {
     const target = await server();
-    await rejection(openSession(connection(target, { hostKey: generateKeyPair().publicKey, dialErrorLimit: 5 })));
+    await rejectionOf(openSession(connection(target, { hostKey: generateKeyPair().publicKey, dialErrorLimit: 5 })));
     assert.equal(target.connections, 1);
   });
 });
@@ -390,7 +384,7 @@ describe("bastion", () => {
 
   it("checks the bastion's host key before tunnelling", async () => {
     const before = target.connections;
-    const error = await rejection(openSession(throughBastion({ bastionKey: generateKeyPair().publicKey })));
+    const error = await rejectionOf(openSession(throughBastion({ bastionKey: generateKeyPair().publicKey })));
     assert.ok(isHostKeyError(error), String(error));
     assert.match(error.message, new RegExp(`^dev@127\\.0\\.0\\.1:${bastion.port}: connect to bastion for dev@127\\.0\\.0\\.1:${target.port}:`));
     assert.equal(target.connections, before);
@@ -398,7 +392,7 @@ describe("bastion", () => {
 
   it("checks the target's host key through the tunnel", async () => {
     const execsBefore = target.execRequests.length;
-    const error = await rejection(openSession(throughBastion({ targetKey: bastion.hostPublicKey })));
+    const error = await rejectionOf(openSession(throughBastion({ targetKey: bastion.hostPublicKey })));
     assert.ok(isHostKeyError(error), String(error));
     assert.match(error.message, new RegExp(`^dev@127\\.0\\.0\\.1:${target.port}: connect via bastion dev@127\\.0\\.0\\.1:${bastion.port}:`));
     assert.equal(target.execRequests.length, execsBefore);
