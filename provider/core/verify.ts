@@ -4,7 +4,7 @@
  */
 import { remoteScript } from "./remote";
 import { fromBase64 } from "./scripts";
-import type { Diagnosis, PathResult, TargetResult, VerificationCoverage, VerificationResult, VerifySpec } from "./types";
+import type { Diagnosis, NetworkSpec, PathResult, TargetResult, VerificationCoverage, VerificationResult, VerifySpec } from "./types";
 
 export interface VerifyOptions {
   /** Also probe from a bridge container (`docker run --rm --pull=never IMAGE`). */
@@ -120,6 +120,19 @@ function pingAllowed(range: [number, number] | null, groups: number[]): boolean 
   return groups.some((gid) => gid >= range[0] && gid <= range[1]);
 }
 
+/** Each place a probe runs, in words. */
+const PLACE: Record<PathResult["path"], string> = { namespace: "the RootlessKit network namespace", container: "a bridge container" };
+
+/** A path nothing was learnt from: not reachable, with why. */
+function unprobedPath(path: PathResult["path"], diagnosis: Diagnosis, detail: string): PathResult {
+  return { path, reachable: false, diagnosis, detail, addresses: [], defaultRoute: null, targets: [] };
+}
+
+/** What a verification of `spec` probes: a bridge container only when daemon.json (containerIpv6) is managed. */
+export function verificationCoverage(spec: Pick<NetworkSpec, "containerIpv6">): VerificationCoverage {
+  return spec.containerIpv6 !== undefined ? "namespace+container" : "namespace";
+}
+
 function judgePath(raw: RawPath, specTargets: VerifySpec["targets"], pingOk: boolean | null): PathResult {
   const targets: TargetResult[] = specTargets.map((target) => {
     const ping = raw.pings.get(target.address);
@@ -134,7 +147,7 @@ function judgePath(raw: RawPath, specTargets: VerifySpec["targets"], pingOk: boo
   });
   const addresses = raw.addresses.filter((entry) => !entry.tentative).map((entry) => entry.address);
   const tentative = raw.addresses.filter((entry) => entry.tentative).map((entry) => entry.address);
-  const where = raw.path === "namespace" ? "the RootlessKit network namespace" : "a bridge container";
+  const where = PLACE[raw.path];
   const result = (diagnosis: Diagnosis, detail: string): PathResult => ({
     path: raw.path,
     reachable: diagnosis === "reachable",
@@ -186,15 +199,7 @@ export function parseVerification(stdout: string, options: { pingGroupRange: [nu
   const { checkedAt, groups, targets, covers, paths: rawPaths } = readPaths(stdout);
   const pingOk = pingAllowed(options.pingGroupRange, groups);
   const judged = rawPaths.map((raw) => judgePath(raw, targets, pingOk));
-  const never = (path: PathResult["path"]): PathResult => ({
-    path,
-    reachable: false,
-    diagnosis: "target-unreachable",
-    detail: `the verification produced no result for ${path === "namespace" ? "the RootlessKit network namespace" : "a bridge container"} (${stdout.length} characters of output)`,
-    addresses: [],
-    defaultRoute: null,
-    targets: [],
-  });
+  const never = (path: PathResult["path"]) => unprobedPath(path, "target-unreachable", `the verification produced no result for ${PLACE[path]} (${stdout.length} characters of output)`);
   // Output of a script older than the `covers` line: a container path shows that one was probed.
   const coverage: VerificationCoverage = covers ?? (judged.some((path) => path.path === "container") ? "namespace+container" : "namespace");
   const namespace = judged.find((path) => path.path === "namespace") ?? never("namespace");
@@ -228,7 +233,8 @@ function summarize(checkedAt: string, covers: VerificationCoverage, namespace: P
  * `verification-unfinished` with the reason, and the host is not reachable.
  */
 export function unfinishedVerification(reason: string, covers: VerificationCoverage, checkedAt: string): VerificationResult {
-  const unfinished = (path: PathResult["path"]): PathResult => ({ path, reachable: false, diagnosis: "verification-unfinished", detail: `the verification did not finish: ${reason}`, addresses: [], defaultRoute: null, targets: [] });
+  const detail = `the verification did not finish: ${reason}`;
+  const unfinished = (path: PathResult["path"]) => unprobedPath(path, "verification-unfinished", detail);
   const result = summarize(checkedAt, covers, unfinished("namespace"), covers === "namespace+container" ? unfinished("container") : null);
-  return { ...result, detail: `the verification did not finish: ${reason}` };
+  return { ...result, detail };
 }

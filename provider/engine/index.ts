@@ -9,7 +9,7 @@ import { compatHelperInstalled, planHost, planRemoval, targetProblems } from "..
 import { runningNetwork } from "../core/in-effect";
 import { applyScript, parseApplyOutcome, remoteShellCommand, rollbackScript } from "../core/scripts";
 import type { HostFacts, HostPlan, NetworkSpec, VerificationResult } from "../core/types";
-import { parseVerification, unfinishedVerification, verifyScript } from "../core/verify";
+import { parseVerification, unfinishedVerification, verificationCoverage, verifyScript } from "../core/verify";
 import { convergenceGaps, describeGap } from "../core/converged";
 import { CapabilityError } from "../errors/capability-error";
 import { isConnectionError } from "../errors/connection-error";
@@ -72,7 +72,7 @@ export async function applyHost(spec: NetworkSpec, opts: EngineOptions = {}): Pr
     const verification = spec.verify.enabled ? await verifyOn(session, spec, after).catch(async (error: unknown) => {
       // Not required: a check that could not finish is reported as unreachable, never a failed apply after a good change.
       if (!spec.verify.required && (isRemoteTimeoutError(error) || isConnectionError(error))) {
-        return unfinishedVerification(error.message.split("\n")[0]!, spec.containerIpv6 !== undefined ? "namespace+container" : "namespace", new Date().toISOString().replace(/\.\d{3}Z$/, "Z"));
+        return unfinishedVerification(error.message.split("\n")[0]!, verificationCoverage(spec), new Date().toISOString().replace(/\.\d{3}Z$/, "Z"));
       }
       await rollBackIfRequired();
       throw error;
@@ -335,7 +335,7 @@ export function factsScriptFor(spec: NetworkSpec): string {
 
 /** The verification script the engine runs for this spec (`rootless-docker-net script verify`). */
 export function verifyScriptFor(spec: NetworkSpec): string {
-  return verifyScript(spec.verify, { container: spec.containerIpv6 !== undefined, unit: spec.unit });
+  return verifyScript(spec.verify, { container: verificationCoverage(spec) === "namespace+container", unit: spec.unit });
 }
 
 /**
@@ -397,7 +397,7 @@ async function verifyOn(session: SshSession, spec: NetworkSpec, facts: HostFacts
 }
 
 /** The verification runs a bridge container only when daemon.json is managed. */
-const usesProbeImage = (spec: NetworkSpec) => spec.verify.enabled && spec.containerIpv6 !== undefined;
+const usesProbeImage = (spec: NetworkSpec) => spec.verify.enabled && verificationCoverage(spec) === "namespace+container";
 
 function verificationHint(verification: VerificationResult, image: string): string {
   switch (verification.diagnosis) {
